@@ -1,0 +1,81 @@
+#pragma once
+// All parameters of a model live in one contiguous buffer (and their
+// gradients in another), with a named view per tensor. Global-norm clipping,
+// L2, Adam and checkpointing then each work on a single vector, one fused
+// pass on either device, whatever the model.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ctd/core/error.hpp"
+#include "ctd/core/matrix.hpp"
+
+namespace ctd {
+
+// One named tensor. `vector` tensors are (rows x 1) in memory and rank 1 in
+// files, as the Python tutorials store h0 and biases.
+struct ParamSpec {
+  std::string name;
+  index rows = 0;
+  index cols = 1;
+  bool vector = false;
+};
+
+inline ParamSpec matrix_param(std::string name, index rows, index cols) {
+  return {std::move(name), rows, cols, false};
+}
+inline ParamSpec vector_param(std::string name, index rows) {
+  return {std::move(name), rows, 1, true};
+}
+
+// Prefixes every name ("enc/" + "wRUHX"): nested models, nested HDF5 groups.
+inline std::vector<ParamSpec> prefixed(std::vector<ParamSpec> specs, const std::string& prefix) {
+  for (auto& s : specs) s.name = prefix + s.name;
+  return specs;
+}
+
+template <class B, class S>
+class Parameters {
+ public:
+  explicit Parameters(std::vector<ParamSpec> specs) : specs_(std::move(specs)) {
+    index total = 0;
+    for (const auto& s : specs_) {
+      offsets_.push_back(total);
+      total += s.rows * s.cols;
+    }
+    values_.resize(total, 1);
+    grads_.resize(total, 1);
+  }
+
+  const std::vector<ParamSpec>& specs() const { return specs_; }
+  index total_size() const { return values_.rows(); }
+
+  index find(const std::string& name) const {
+    for (std::size_t i = 0; i < specs_.size(); ++i)
+      if (specs_[i].name == name) return static_cast<index>(i);
+    throw Error("no parameter named '" + name + "'");
+  }
+  MatrixView<S> value(const std::string& name) { return tensor(values_, find(name)); }
+  MatrixView<S> grad(const std::string& name) { return tensor(grads_, find(name)); }
+  MatrixView<S> value(index i) { return tensor(values_, i); }
+  MatrixView<S> grad(index i) { return tensor(grads_, i); }
+  ConstView<S> value(index i) const { return const_cast<Parameters*>(this)->value(i); }
+
+  // The whole buffer as one (total x 1) column.
+  MatrixView<S> values() { return values_.view(); }
+  MatrixView<S> grads() { return grads_.view(); }
+  ConstView<S> values() const { return values_.view(); }
+  ConstView<S> grads() const { return grads_.view(); }
+
+ private:
+  MatrixView<S> tensor(Matrix<B, S>& m, index i) {
+    const auto& s = specs_.at(static_cast<std::size_t>(i));
+    return {m.data() + offsets_[static_cast<std::size_t>(i)], s.rows, s.cols, s.rows};
+  }
+
+  std::vector<ParamSpec> specs_;
+  std::vector<index> offsets_;
+  Matrix<B, S> values_, grads_;
+};
+
+}  // namespace ctd
