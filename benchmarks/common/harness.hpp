@@ -1,0 +1,112 @@
+#pragma once
+// What every benchmark shares: timing our code (median of many steps after
+// warm-up), running the PyTorch/NumPy reference of the same workload in the
+// same invocation (../shared/reference/bench_all.py, Debian's python3), and
+// printing ours, theirs and the ratio as a table and as JSON.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+namespace ctd::bench {
+
+struct Timing {
+  double median_ms = 0, min_ms = 0, max_ms = 0;
+  int samples = 0;
+};
+
+// Median of `samples` calls after `warmup` calls.
+inline Timing time_ms(const std::function<void()>& step, int warmup, int samples) {
+  for (int i = 0; i < warmup; ++i) step();
+  std::vector<double> ms;
+  for (int i = 0; i < samples; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return {ms[ms.size() / 2], ms.front(), ms.back(), samples};
+}
+
+// Runs the reference workloads (bench_all.py --only KEYS) and returns its
+// result rows, or nothing when python3-torch or the reference folder is
+// missing (the table then says so).
+inline std::optional<nlohmann::json> run_reference(const std::string& keys) {
+  const char* dir_env = std::getenv("CTD_REFERENCE_DIR");
+  const std::filesystem::path dir = dir_env ? dir_env : CTD_DEFAULT_REFERENCE_DIR;
+  if (!std::filesystem::exists(dir / "bench_all.py")) {
+    fmt::print("reference: {} not found (set CTD_REFERENCE_DIR)\n", (dir / "bench_all.py").string());
+    return std::nullopt;
+  }
+  const auto out = std::filesystem::temp_directory_path() / ("ctd_reference_" + keys + ".json");
+  // --blas system: the system BLAS (the test command installs Debian's
+  // OpenBLAS, OpenMP build; the reference README explains why not netlib).
+  const std::string cmd = "cd '" + dir.string() + "' && /usr/bin/python3 bench_all.py --blas system --only " +
+                          keys + " --json '" + out.string() + "' > '" + out.string() + ".log' 2>&1";
+  fmt::print("running the reference: {}\n", cmd);
+  std::fflush(stdout);
+  if (std::system(cmd.c_str()) != 0) {
+    fmt::print("reference failed; see {}.log\n", out.string());
+    return std::nullopt;
+  }
+  std::ifstream in(out);
+  return nlohmann::json::parse(in)["results"];
+}
+
+inline std::optional<double> reference_ms(const std::optional<nlohmann::json>& rows,
+                                          const std::string& workload, const std::string& variant) {
+  if (!rows) return std::nullopt;
+  for (const auto& r : *rows)
+    if (r["workload"] == workload && r["variant"] == variant) return r["median_ms"].get<double>();
+  return std::nullopt;
+}
+
+// One line of the result table: ours against one reference.
+struct Row {
+  std::string workload;
+  std::string ours_label;
+  Timing ours;
+  std::string theirs_label;
+  std::optional<double> theirs_ms;
+  double flops = 0;  // per step, dense linear algebra only (reference convention)
+};
+
+inline void report(const std::vector<Row>& rows, const std::string& json_path) {
+  fmt::print("\n{:<34} {:<28} {:>10} {:>12} {:>8} {:>9}  {}\n", "workload", "ours", "ours ms", "theirs ms",
+             "ratio", "GFLOP/s", "reference");
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : rows) {
+    const double gflops = r.flops > 0 ? r.flops / (r.ours.median_ms * 1e6) : 0;
+    const std::string theirs = r.theirs_ms ? fmt::format("{:.3f}", *r.theirs_ms) : "n/a";
+    const std::string ratio = r.theirs_ms ? fmt::format("{:.3f}", r.ours.median_ms / *r.theirs_ms) : "n/a";
+    fmt::print("{:<34} {:<28} {:>10.3f} {:>12} {:>8} {:>9.1f}  {}\n", r.workload, r.ours_label,
+               r.ours.median_ms, theirs, ratio, gflops, r.theirs_label);
+    out.push_back({{"workload", r.workload},
+                   {"ours", r.ours_label},
+                   {"ours_median_ms", r.ours.median_ms},
+                   {"ours_min_ms", r.ours.min_ms},
+                   {"ours_max_ms", r.ours.max_ms},
+                   {"samples", r.ours.samples},
+                   {"reference", r.theirs_label},
+                   {"reference_median_ms", r.theirs_ms ? nlohmann::json(*r.theirs_ms) : nlohmann::json()},
+                   {"ratio", r.theirs_ms ? nlohmann::json(r.ours.median_ms / *r.theirs_ms) : nlohmann::json()},
+                   {"flops_per_step", r.flops},
+                   {"gflops", gflops}});
+  }
+  fmt::print("(ratio = ours / reference; below 1 is faster)\n");
+  if (!json_path.empty()) {
+    std::ofstream(json_path) << out.dump(2) << '\n';
+    fmt::print("wrote {}\n", json_path);
+  }
+}
+
+}  // namespace ctd::bench
