@@ -9,8 +9,8 @@
 #include "ctd/train/adam.hpp"
 #include "ctd/train/regularize.hpp"
 
-// Inside namespace ctd, `index` is ctd::index, not POSIX index() from <strings.h>.
-namespace ctd::test {
+using namespace ctd;
+
 
 TEST_CASE("Adam: three steps equal the hand-computed JAX update", "[adam]") {
   cpu::context ctx;
@@ -59,5 +59,3 @@ TEST_CASE("L2 penalty covers every parameter and adds 2*l2*p to the gradient", "
   CHECK(add_l2_penalty<cpu, double>(ctx, p.view(), g.view(), 0.5) == Approx(7.0));
   CHECK(g.data()[1] == Approx(-2.0));
 }
-
-}  // namespace ctd::test

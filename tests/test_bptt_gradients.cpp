@@ -11,8 +11,8 @@
 #include "ctd/tasks/white_noise.hpp"
 #include "ctd/train/rnn_regressor.hpp"
 
-// Inside namespace ctd, `index` is ctd::index, not POSIX index() from <strings.h>.
-namespace ctd::test {
+using namespace ctd;
+
 
 namespace {
 
@@ -20,11 +20,11 @@ constexpr double l2 = 1e-3;
 
 // A batch with a random mask, random targets and inputs of O(1), so every
 // path of the loss is exercised.
-SequenceBatch<double> random_batch(Rng& rng, index u, index o, index T, index B) {
+SequenceBatch<double> random_batch(Rng& rng, Index u, Index o, Index T, Index B) {
   SequenceBatch<double> b{random_normal<double>(rng, u, T * B, 1.0), random_normal<double>(rng, o, T * B, 1.0),
                           HostMatrix<double>(o, T * B), T, B};
-  for (index j = 0; j < b.mask.cols(); ++j)
-    for (index i = 0; i < o; ++i) b.mask(i, j) = rng.uniform() < 0.6 ? 1.0 : 0.0;
+  for (Index j = 0; j < b.mask.cols(); ++j)
+    for (Index i = 0; i < o; ++i) b.mask(i, j) = rng.uniform() < 0.6 ? 1.0 : 0.0;
   b.mask(0, 0) = 1.0;
   return b;
 }
@@ -37,19 +37,19 @@ template <template <class, class> class Cell>
 void check_all_parameter_gradients(const typename Cell<cpu, double>::Init& init) {
   cpu::context ctx;
   Rng rng(7);
-  const index n = 6, u = 3, o = 2, T = 5, B = 4;
+  const Index n = 6, u = 3, o = 2, T = 5, B = 4;
   RnnRegressor<Cell, cpu, double> model(n, u, o);
   model.initialize(ctx, rng, init);
   // Non-zero biases so their gradients are tested away from 0.
   auto values = model.parameters().values();
-  for (index i = 0; i < values.rows; ++i) values.data[i] += 0.1 * rng.normal();
+  for (Index i = 0; i < values.rows; ++i) values.data[i] += 0.1 * rng.normal();
   model.load(ctx, random_batch(rng, u, o, T, B));
 
   model.loss_and_gradient(ctx, l2);
   const HostMatrix<double> analytic = download<cpu, double>(ctx, model.parameters().grads());
   HostMatrix<double> numeric(analytic.rows(), 1);
   const double h = 1e-6;
-  for (index i = 0; i < values.rows; ++i) {
+  for (Index i = 0; i < values.rows; ++i) {
     const double keep = values.data[i];
     values.data[i] = keep + h;
     const double up = model.loss_and_gradient(ctx, l2).total();
@@ -59,11 +59,11 @@ void check_all_parameter_gradients(const typename Cell<cpu, double>::Init& init)
     numeric(i, 0) = (up - down) / (2 * h);
   }
   for (const auto& spec : model.parameters().specs()) {
-    const index at = model.parameters().find(spec.name);
-    index offset = 0;
-    for (index k = 0; k < at; ++k) offset += model.parameters().specs()[std::size_t(k)].rows *
+    const Index at = model.parameters().find(spec.name);
+    Index offset = 0;
+    for (Index k = 0; k < at; ++k) offset += model.parameters().specs()[std::size_t(k)].rows *
                                                model.parameters().specs()[std::size_t(k)].cols;
-    const index size = spec.rows * spec.cols;
+    const Index size = spec.rows * spec.cols;
     INFO("parameter " << spec.name);
     CHECK(relative_error(analytic.middleRows(offset, size), numeric.middleRows(offset, size)) < 1e-6);
   }
@@ -75,7 +75,7 @@ template <template <class, class> class Cell>
 void check_input_and_state_cotangents() {
   cpu::context ctx;
   Rng rng(11);
-  const index n = 5, u = 2, T = 4, B = 3;
+  const Index n = 5, u = 2, T = 4, B = 3;
   Parameters<cpu, double> params(Cell<cpu, double>::specs(n, u));
   Cell<cpu, double> cell(n, u);
   const auto w = Cell<cpu, double>::values(params);
@@ -95,7 +95,7 @@ void check_input_and_state_cotangents() {
                 MatrixView<double>(d_h0.data(), n, B));
   auto numeric = [&](HostMatrix<double>& m) {
     HostMatrix<double> g(m.rows(), m.cols());
-    for (index i = 0; i < m.size(); ++i) {
+    for (Index i = 0; i < m.size(); ++i) {
       const double keep = m.data()[i];
       m.data()[i] = keep + 1e-6;
       const double up = loss();
@@ -131,7 +131,7 @@ TEST_CASE("GRU: input and initial-state cotangents match finite differences", "[
 
 TEST_CASE("GRU step matches the tutorial's equations on one hand-checked point", "[gru]") {
   cpu::context ctx;
-  const index n = 2, u = 1;
+  const Index n = 2, u = 1;
   Parameters<cpu, double> params(GruCell<cpu, double>::specs(n, u));
   const auto w = GruCell<cpu, double>::values(params);
   HostMatrix<double> wRUHX(4, 3), wCHX(2, 3);
@@ -162,5 +162,3 @@ TEST_CASE("GRU step matches the tutorial's equations on one hand-checked point",
   CHECK(states.data[2] == Approx(expected(0)).epsilon(1e-14));
   CHECK(states.data[3] == Approx(expected(1)).epsilon(1e-14));
 }
-
-}  // namespace ctd::test

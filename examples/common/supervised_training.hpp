@@ -20,11 +20,11 @@
 namespace ctd::examples {
 
 struct SupervisedOptions {
-  index steps = 1000;
+  Index steps = 1000;
   double l2 = 0;
   double max_grad_norm = 10;
   AdamOptions adam;
-  index checkpoint_every = 1000;
+  Index checkpoint_every = 1000;
   std::filesystem::path checkpoint;  // where checkpoints go
   bool resume = false;               // continue from `checkpoint`
   std::uint64_t seed = 0;            // of the batch generator
@@ -34,7 +34,7 @@ struct SupervisedResult {
   std::vector<double> loss_history;  // loss (MSE + L2) of every step
   double seconds = 0;                // this invocation's training time
   double steps_per_second = 0;
-  index resumed_from = 0;
+  Index resumed_from = 0;
 };
 
 template <class Model, class B, class S>
@@ -55,7 +55,7 @@ SupervisedResult train_supervised(typename B::context& ctx, Model& model,
   SupervisedResult result;
   result.resumed_from = state.step;
   Progress progress(long(state.step), long(opt.steps));
-  for (index step = state.step; step < opt.steps; ++step) {
+  for (Index step = state.step; step < opt.steps; ++step) {
     model.load(ctx, make_batch(state.rng));
     const double loss = model.loss_and_gradient(ctx, S(opt.l2)).total();
     if (!std::isfinite(loss))

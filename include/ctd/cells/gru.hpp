@@ -29,7 +29,7 @@ class GruCell {
   };
   static constexpr double forget_bias = 0.5;  // bfg
 
-  static std::vector<ParamSpec> specs(index n, index u) {
+  static std::vector<ParamSpec> specs(Index n, Index u) {
     return {vector_param("h0", n), matrix_param("wRUHX", 2 * n, n + u),
             matrix_param("wCHX", n, n + u), vector_param("bRU", 2 * n), vector_param("bC", n)};
   }
@@ -42,7 +42,7 @@ class GruCell {
             p.grad(prefix + "bRU"), p.grad(prefix + "bC")};
   }
   static void initialize(typename B::context& ctx, const Tensors& w, Rng& rng, const Init& init) {
-    const index n = w.wCHX.rows, u = w.wCHX.cols - n;
+    const Index n = w.wCHX.rows, u = w.wCHX.cols - n;
     const S hs = init.h_factor / std::sqrt(S(n));
     const S is = u > 0 ? init.i_factor / std::sqrt(S(u)) : S(0);
     for (auto m : {w.wRUHX, w.wCHX}) {
@@ -54,14 +54,14 @@ class GruCell {
     B::fill(ctx, w.bC, S(0));
   }
 
-  GruCell(index state_size, index input_size) : n_(state_size), u_(input_size) {}
-  index state_size() const { return n_; }
-  index input_size() const { return u_; }
+  GruCell(Index state_size, Index input_size) : n_(state_size), u_(input_size) {}
+  Index state_size() const { return n_; }
+  Index input_size() const { return u_; }
 
   // Same contract as VanillaRnnCell::forward.
   ConstView<S> forward(typename B::context& ctx, const Tensors& w, ConstView<S> inputs,
-                       ConstView<S> initial, index T, index batch) {
-    const index n = n_;
+                       ConstView<S> initial, Index T, Index batch) {
+    const Index n = n_;
     T_ = T;
     B_ = batch;
     had_initial_ = initial.data != nullptr;
@@ -75,16 +75,19 @@ class GruCell {
     B::add_columnwise(ctx, w.bRU, gates_.view());
     B::gemm(ctx, Trans::no, Trans::no, S(1), input_cols(w.wCHX), inputs, S(0), cand_.view());
     B::add_columnwise(ctx, w.bC, cand_.view());
-    for (index t = 0; t < T; ++t) {
-      const auto h = states_.col_block(t * batch, batch);
-      auto ru = gates_.col_block(t * batch, batch);
-      auto rh = reset_state_.col_block(t * batch, batch);
-      auto c = cand_.col_block(t * batch, batch);
-      B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wRUHX), h, S(1), ru);
-      B::gru_gates(ctx, ru, h, rh, S(forget_bias));
-      B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), rh, S(1), c);
-      B::gru_state(ctx, c, ru.row_block(n, n), h, states_.col_block((t + 1) * batch, batch));
-    }
+    for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
+      for (Index t = 0; t < T; ++t) {
+        const Index c0 = t * batch + b0;
+        const auto h = states_.col_block(c0, bk);
+        auto ru = gates_.col_block(c0, bk);
+        auto rh = reset_state_.col_block(c0, bk);
+        auto c = cand_.col_block(c0, bk);
+        B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wRUHX), h, S(1), ru);
+        B::gru_gates(ctx, ru, h, rh, S(forget_bias));
+        B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), rh, S(1), c);
+        B::gru_state(ctx, c, ru.row_block(n, n), h, states_.col_block(c0 + batch, bk));
+      }
+    });
     return states_.view();
   }
   ConstView<S> states() const { return states_.view(); }
@@ -92,36 +95,45 @@ class GruCell {
   // Same contract as VanillaRnnCell::backward.
   void backward(typename B::context& ctx, const Tensors& w, const Tensors* g, ConstView<S> inputs,
                 MatrixView<S> d_states, MatrixView<S> d_inputs, MatrixView<S> d_initial) {
-    const index n = n_, T = T_, batch = B_;
+    const Index n = n_, T = T_, batch = B_;
     d_gates_.resize(2 * n, T * batch);
     d_cand_.resize(n, T * batch);
     d_reset_state_.resize(n, batch);
     d_first_.resize(n, batch);
     B::fill(ctx, d_first_.view(), S(0));
-    for (index t = T - 1; t >= 0; --t) {
-      const auto h = states_.col_block(t * batch, batch);
-      const auto gates = gates_.col_block(t * batch, batch);
-      auto dru = d_gates_.col_block(t * batch, batch);
-      auto dc = d_cand_.col_block(t * batch, batch);
-      // Cotangent of h_t: the loss's share is already in d_states block t-1.
-      auto dh = t > 0 ? d_states.col_block((t - 1) * batch, batch) : d_first_.view();
-      B::gru_candidate_backward(ctx, d_states.col_block(t * batch, batch), h, gates.row_block(n, n),
-                                cand_.col_block(t * batch, batch), dc, dru.row_block(n, n), dh);
-      B::gemm(ctx, Trans::yes, Trans::no, S(1), hidden_cols(w.wCHX), dc, S(0),
-              d_reset_state_.view());
-      B::gru_reset_backward(ctx, d_reset_state_.view(), h, gates.row_block(0, n),
-                            dru.row_block(0, n), dh);
-      B::gemm(ctx, Trans::yes, Trans::no, S(1), hidden_cols(w.wRUHX), dru, S(1), dh);
-    }
+    for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
+      for (Index t = T - 1; t >= 0; --t) {
+        const Index c0 = t * batch + b0;
+        const auto h = states_.col_block(c0, bk);
+        const auto gates = gates_.col_block(c0, bk);
+        auto dru = d_gates_.col_block(c0, bk);
+        auto dc = d_cand_.col_block(c0, bk);
+        auto drh = d_reset_state_.col_block(b0, bk);
+        // Cotangent of h_t: the loss's share is already in d_states block t-1.
+        auto dh = t > 0 ? d_states.col_block(c0 - batch, bk) : d_first_.col_block(b0, bk);
+        B::gru_candidate_backward(ctx, d_states.col_block(c0, bk), h, gates.row_block(n, n),
+                                  cand_.col_block(c0, bk), dc, dru.row_block(n, n), dh);
+        B::gemm(ctx, Trans::yes, Trans::no, S(1), hidden_cols(w.wCHX), dc, S(0), drh);
+        B::gru_reset_backward(ctx, drh, h, gates.row_block(0, n), dru.row_block(0, n), dh);
+        B::gemm(ctx, Trans::yes, Trans::no, S(1), hidden_cols(w.wRUHX), dru, S(1), dh);
+      }
+    });
+    // Weight gradients: one GEMM each over all time steps, split by rows.
     if (g) {
       const auto h_prev = states_.col_block(0, T * batch);
-      B::gemm(ctx, Trans::no, Trans::yes, S(1), d_gates_.view(), h_prev, S(1), hidden_cols(g->wRUHX));
-      B::gemm(ctx, Trans::no, Trans::yes, S(1), d_gates_.view(), inputs, S(1), input_cols(g->wRUHX));
-      B::add_row_sums(ctx, d_gates_.view(), g->bRU);
-      B::gemm(ctx, Trans::no, Trans::yes, S(1), d_cand_.view(), reset_state_.view(), S(1),
-              hidden_cols(g->wCHX));
-      B::gemm(ctx, Trans::no, Trans::yes, S(1), d_cand_.view(), inputs, S(1), input_cols(g->wCHX));
-      B::add_row_sums(ctx, d_cand_.view(), g->bC);
+      for_each_shard<B>(ctx, 2 * n, [&](Index r0, Index rk) {
+        const auto dru = d_gates_.view().row_block(r0, rk);
+        B::gemm(ctx, Trans::no, Trans::yes, S(1), dru, h_prev, S(1), hidden_cols(g->wRUHX).row_block(r0, rk));
+        B::gemm(ctx, Trans::no, Trans::yes, S(1), dru, inputs, S(1), input_cols(g->wRUHX).row_block(r0, rk));
+        B::add_row_sums(ctx, dru, g->bRU.row_block(r0, rk));
+      });
+      for_each_shard<B>(ctx, n, [&](Index r0, Index rk) {
+        const auto dc = d_cand_.view().row_block(r0, rk);
+        B::gemm(ctx, Trans::no, Trans::yes, S(1), dc, reset_state_.view(), S(1),
+                hidden_cols(g->wCHX).row_block(r0, rk));
+        B::gemm(ctx, Trans::no, Trans::yes, S(1), dc, inputs, S(1), input_cols(g->wCHX).row_block(r0, rk));
+        B::add_row_sums(ctx, dc, g->bC.row_block(r0, rk));
+      });
     }
     if (d_inputs.data) {
       B::gemm(ctx, Trans::yes, Trans::no, S(1), input_cols(w.wRUHX), d_gates_.view(), S(0), d_inputs);
@@ -131,15 +143,79 @@ class GruCell {
                                  g ? g->h0 : MatrixView<S>{});
   }
 
+  // Jacobians of one step F(h, x) at P points, states (n x P) and inputs
+  // (u x P). Block p (columns [p*n, (p+1)*n)) of *dF_dh (n x n*P) is dF/dh
+  // at point p, block p of *dF_dx (n x u*P) is dF/dx; a null output is
+  // skipped. With e = h r(1-r), a = (h-c) u(1-u), b = (1-u)(1-c^2) and the
+  // weight blocks W{r,u,c}_{h,x}:
+  //   dF/dh = diag(u) + diag(a) Wu_h + diag(b) Wc_h (diag(r) + diag(e) Wr_h)
+  //   dF/dx = diag(a) Wu_x + diag(b) (Wc_x + Wc_h diag(e) Wr_x)
+  // so the cost is one GEMM, Wc_h times the P blocks side by side.
+  void jacobians(typename B::context& ctx, const Tensors& w, ConstView<S> states, ConstView<S> inputs,
+                 HostMatrix<S>* dF_dh, HostMatrix<S>* dF_dx) {
+    const Index n = n_, u = u_, P = states.cols;
+    require(states.rows == n && inputs.rows == u && inputs.cols == P,
+            "GruCell::jacobians: expected states (" + std::to_string(n) + " x P) and inputs (" +
+                std::to_string(u) + " x P), got (" + std::to_string(states.rows) + " x " +
+                std::to_string(states.cols) + ") and (" + std::to_string(inputs.rows) + " x " +
+                std::to_string(inputs.cols) + ")");
+    jac_gates_.resize(2 * n, P);
+    jac_cand_.resize(n, P);
+    jac_scratch_.resize(n, P);
+    jac_coef_.resize(n, 3 * P);
+    jac_ones_.resize(n, P);
+    const auto r = jac_gates_.view().row_block(0, n), z = jac_gates_.view().row_block(n, n);
+    const auto e = jac_coef_.col_block(0, P), a = jac_coef_.col_block(P, P), b = jac_coef_.col_block(2 * P, P);
+    // The step itself, keeping r, u and c.
+    B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wRUHX), states, S(0), jac_gates_.view());
+    B::gemm(ctx, Trans::no, Trans::no, S(1), input_cols(w.wRUHX), inputs, S(1), jac_gates_.view());
+    B::add_columnwise(ctx, w.bRU, jac_gates_.view());
+    B::gru_gates(ctx, jac_gates_.view(), states, jac_scratch_.view(), S(forget_bias));
+    B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), jac_scratch_.view(), S(0), jac_cand_.view());
+    B::gemm(ctx, Trans::no, Trans::no, S(1), input_cols(w.wCHX), inputs, S(1), jac_cand_.view());
+    B::add_columnwise(ctx, w.bC, jac_cand_.view());
+    B::gru_state(ctx, jac_cand_.view(), z, states, jac_scratch_.view());
+    // The backward passes with a cotangent of ones give the coefficients
+    // (their state cotangent outputs land in the scratch and are not used).
+    B::fill(ctx, jac_ones_.view(), S(1));
+    B::gru_candidate_backward(ctx, jac_ones_.view(), states, z, jac_cand_.view(), b, a, jac_scratch_.view());
+    B::gru_reset_backward(ctx, jac_ones_.view(), states, r, e, jac_scratch_.view());
+    const auto W_r = w.wRUHX.row_block(0, n), W_u = w.wRUHX.row_block(n, n);
+    if (dF_dh) {
+      jac_blocks_.resize(n, n * P);
+      jac_out_.resize(n, n * P);
+      B::scale_rows_blocks(ctx, e, hidden_cols(W_r), S(0), jac_blocks_.view());
+      B::add_diagonal_blocks(ctx, r, jac_blocks_.view());
+      B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), jac_blocks_.view(), S(0), jac_out_.view());
+      B::scale_rows_blocks(ctx, b, jac_out_.view(), S(0), jac_out_.view());
+      B::scale_rows_blocks(ctx, a, hidden_cols(W_u), S(1), jac_out_.view());
+      B::add_diagonal_blocks(ctx, z, jac_out_.view());
+      dF_dh->resize(n, n * P);
+      B::copy_to_host(ctx, jac_out_.view(), dF_dh->data());
+    }
+    if (dF_dx) {
+      jac_blocks_.resize(n, u * P);
+      jac_out_.resize(n, u * P);
+      B::scale_rows_blocks(ctx, e, input_cols(W_r), S(0), jac_blocks_.view());
+      B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), jac_blocks_.view(), S(0), jac_out_.view());
+      B::scale_rows_blocks(ctx, jac_ones_.view(), input_cols(w.wCHX), S(1), jac_out_.view());
+      B::scale_rows_blocks(ctx, b, jac_out_.view(), S(0), jac_out_.view());
+      B::scale_rows_blocks(ctx, a, input_cols(W_u), S(1), jac_out_.view());
+      dF_dx->resize(n, u * P);
+      B::copy_to_host(ctx, jac_out_.view(), dF_dx->data());
+    }
+  }
+
  private:
   MatrixView<S> hidden_cols(MatrixView<S> m) const { return m.col_block(0, n_); }
   MatrixView<S> input_cols(MatrixView<S> m) const { return m.col_block(n_, u_); }
 
-  index n_, u_;
-  index T_ = 0, B_ = 0;
+  Index n_, u_;
+  Index T_ = 0, B_ = 0;
   bool had_initial_ = false;
   Matrix<B, S> states_, gates_, cand_, reset_state_;
   Matrix<B, S> d_gates_, d_cand_, d_reset_state_, d_first_;
+  Matrix<B, S> jac_gates_, jac_cand_, jac_scratch_, jac_coef_, jac_ones_, jac_blocks_, jac_out_;
 };
 
 }  // namespace ctd

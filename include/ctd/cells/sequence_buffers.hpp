@@ -1,9 +1,25 @@
 #pragma once
-// Shared bookkeeping of the sequence cells: where the initial state of a
-// batch comes from, and the helpers that place it.
+// Shared bookkeeping of the sequence cells: how a batch is split over the
+// backend's shards, where the initial state of a batch comes from, and the
+// helpers that place it.
+#include <algorithm>
+
 #include "ctd/core/matrix.hpp"
 
 namespace ctd {
+
+// Splits [0, total) into near-equal ranges, one per shard of the backend,
+// and calls f(first, count) for each, in parallel. Trials are independent
+// through a whole sequence, so a shard runs its trials through every time
+// step without waiting for the others; weight gradients split by rows.
+template <class B, class F>
+void for_each_shard(typename B::context& ctx, Index total, F&& f) {
+  const Index shards = std::max<Index>(1, std::min<Index>(B::shards(ctx), total));
+  B::parallel_for(ctx, shards, [&](Index k) {
+    const Index base = total / shards, extra = total % shards;
+    f(k * base + std::min(k, extra), base + (k < extra ? 1 : 0));
+  });
+}
 
 // Writes the initial state block: a given (n x B) batch, or the trained h0
 // broadcast over B trials when `initial` is empty.

@@ -17,7 +17,7 @@ namespace ctd {
 
 template <class B, class S>
 concept BackendFor = requires(typename B::context& ctx, MatrixView<S> y, ConstView<S> x,
-                              S s, index i, Rng& rng, const S* host_src, S* host_dst) {
+                              S s, Index i, Rng& rng, const S* host_src, S* host_dst) {
   // storage
   { B::template allocate<S>(i) } -> std::same_as<S*>;
   B::deallocate(y.data);
@@ -26,10 +26,16 @@ concept BackendFor = requires(typename B::context& ctx, MatrixView<S> y, ConstVi
   B::copy(ctx, x, y);
   B::fill(ctx, y, s);
   B::synchronize(ctx);
+  // parallelism over independent work items (trials): shards(ctx) of them
+  // at once; a GPU backend, parallel inside each op already, runs 1.
+  { B::shards(ctx) } -> std::same_as<Index>;
+  B::parallel_for(ctx, i, [](Index) {});
   // dense linear algebra
   B::gemm(ctx, Trans::no, Trans::yes, s, x, x, s, y);
   B::gemv(ctx, Trans::no, s, x, x, s, y);
   B::ger(ctx, s, x, x, y);
+  B::symv(ctx, s, x, x, s, y);  // symmetric A, lower triangle read (RLS)
+  B::syr(ctx, s, x, y);         // lower triangle of A += s x x^T (RLS)
   B::axpy(ctx, s, x, y);
   B::scale(ctx, s, y);
   // reductions and broadcasts
@@ -51,6 +57,12 @@ concept BackendFor = requires(typename B::context& ctx, MatrixView<S> y, ConstVi
   B::gru_candidate_backward(ctx, x, x, x, x, y, y, y);
   B::gru_reset_backward(ctx, x, x, x, y, y);
   B::esn_euler(ctx, s, x, y, y);
+  // analysis: fixed-point speeds and batched Jacobians (blocks of columns,
+  // one per point)
+  B::scaled_difference(ctx, s, x, x, y);
+  B::column_sum_squares(ctx, x, y);
+  B::scale_rows_blocks(ctx, x, x, s, y);
+  B::add_diagonal_blocks(ctx, x, y);
 };
 
 template <class B>

@@ -14,10 +14,10 @@ using HostMatrix = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>;
 
 // scale * N(0,1) draws, column by column.
 template <class S>
-HostMatrix<S> random_normal(Rng& rng, index rows, index cols, S scale) {
+HostMatrix<S> random_normal(Rng& rng, Index rows, Index cols, S scale) {
   HostMatrix<S> m(rows, cols);
-  for (index j = 0; j < cols; ++j)
-    for (index i = 0; i < rows; ++i) m(i, j) = scale * static_cast<S>(rng.normal());
+  for (Index j = 0; j < cols; ++j)
+    for (Index i = 0; i < rows; ++i) m(i, j) = scale * static_cast<S>(rng.normal());
   return m;
 }
 

@@ -17,7 +17,7 @@ class Matrix {
   using scalar = S;
 
   Matrix() = default;
-  Matrix(index rows, index cols) { resize(rows, cols); }
+  Matrix(Index rows, Index cols) { resize(rows, cols); }
   Matrix(const Matrix&) = delete;
   Matrix& operator=(const Matrix&) = delete;
   Matrix(Matrix&& o) noexcept { swap(o); }
@@ -29,7 +29,7 @@ class Matrix {
   ~Matrix() { B::deallocate(data_); }
 
   // Contents are unspecified after a resize that changes the shape.
-  void resize(index rows, index cols) {
+  void resize(Index rows, Index cols) {
     if (rows * cols > capacity_) {
       B::deallocate(data_);
       data_ = nullptr;
@@ -41,9 +41,9 @@ class Matrix {
     cols_ = cols;
   }
 
-  index rows() const { return rows_; }
-  index cols() const { return cols_; }
-  index size() const { return rows_ * cols_; }
+  Index rows() const { return rows_; }
+  Index cols() const { return cols_; }
+  Index size() const { return rows_ * cols_; }
   S* data() { return data_; }
   const S* data() const { return data_; }
 
@@ -51,8 +51,8 @@ class Matrix {
   ConstView<S> view() const { return {data_, rows_, cols_, rows_}; }
   operator MatrixView<S>() { return view(); }
   operator ConstView<S>() const { return view(); }
-  MatrixView<S> col_block(index first, index count) { return view().col_block(first, count); }
-  ConstView<S> col_block(index first, index count) const { return view().col_block(first, count); }
+  MatrixView<S> col_block(Index first, Index count) { return view().col_block(first, count); }
+  ConstView<S> col_block(Index first, Index count) const { return view().col_block(first, count); }
 
   void swap(Matrix& o) noexcept {
     std::swap(data_, o.data_);
@@ -63,7 +63,7 @@ class Matrix {
 
  private:
   S* data_ = nullptr;
-  index rows_ = 0, cols_ = 0, capacity_ = 0;
+  Index rows_ = 0, cols_ = 0, capacity_ = 0;
 };
 
 }  // namespace ctd

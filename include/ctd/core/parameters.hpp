@@ -16,15 +16,15 @@ namespace ctd {
 // files, as the Python tutorials store h0 and biases.
 struct ParamSpec {
   std::string name;
-  index rows = 0;
-  index cols = 1;
+  Index rows = 0;
+  Index cols = 1;
   bool vector = false;
 };
 
-inline ParamSpec matrix_param(std::string name, index rows, index cols) {
+inline ParamSpec matrix_param(std::string name, Index rows, Index cols) {
   return {std::move(name), rows, cols, false};
 }
-inline ParamSpec vector_param(std::string name, index rows) {
+inline ParamSpec vector_param(std::string name, Index rows) {
   return {std::move(name), rows, 1, true};
 }
 
@@ -38,7 +38,7 @@ template <class B, class S>
 class Parameters {
  public:
   explicit Parameters(std::vector<ParamSpec> specs) : specs_(std::move(specs)) {
-    index total = 0;
+    Index total = 0;
     for (const auto& s : specs_) {
       offsets_.push_back(total);
       total += s.rows * s.cols;
@@ -48,18 +48,18 @@ class Parameters {
   }
 
   const std::vector<ParamSpec>& specs() const { return specs_; }
-  index total_size() const { return values_.rows(); }
+  Index total_size() const { return values_.rows(); }
 
-  index find(const std::string& name) const {
+  Index find(const std::string& name) const {
     for (std::size_t i = 0; i < specs_.size(); ++i)
-      if (specs_[i].name == name) return static_cast<index>(i);
+      if (specs_[i].name == name) return static_cast<Index>(i);
     throw Error("no parameter named '" + name + "'");
   }
   MatrixView<S> value(const std::string& name) { return tensor(values_, find(name)); }
   MatrixView<S> grad(const std::string& name) { return tensor(grads_, find(name)); }
-  MatrixView<S> value(index i) { return tensor(values_, i); }
-  MatrixView<S> grad(index i) { return tensor(grads_, i); }
-  ConstView<S> value(index i) const { return const_cast<Parameters*>(this)->value(i); }
+  MatrixView<S> value(Index i) { return tensor(values_, i); }
+  MatrixView<S> grad(Index i) { return tensor(grads_, i); }
+  ConstView<S> value(Index i) const { return const_cast<Parameters*>(this)->value(i); }
 
   // The whole buffer as one (total x 1) column.
   MatrixView<S> values() { return values_.view(); }
@@ -68,13 +68,13 @@ class Parameters {
   ConstView<S> grads() const { return grads_.view(); }
 
  private:
-  MatrixView<S> tensor(Matrix<B, S>& m, index i) {
+  MatrixView<S> tensor(Matrix<B, S>& m, Index i) {
     const auto& s = specs_.at(static_cast<std::size_t>(i));
     return {m.data() + offsets_[static_cast<std::size_t>(i)], s.rows, s.cols, s.rows};
   }
 
   std::vector<ParamSpec> specs_;
-  std::vector<index> offsets_;
+  std::vector<Index> offsets_;
   Matrix<B, S> values_, grads_;
 };
 

@@ -10,6 +10,14 @@
 #include <cstdint>
 #include <numbers>
 
+// The draw functions are also compiled for CUDA kernels (the CUDA backend's
+// fill_normal), so a device fill reproduces a host fill draw for draw.
+#if defined(__CUDACC__)
+#define CTD_HOST_DEVICE __host__ __device__
+#else
+#define CTD_HOST_DEVICE
+#endif
+
 namespace ctd {
 
 struct Rng {
@@ -18,18 +26,18 @@ struct Rng {
 
   explicit Rng(std::uint64_t s = 0) : seed(s) {}
 
-  static constexpr std::uint64_t bits_at(std::uint64_t seed, std::uint64_t i) {
+  CTD_HOST_DEVICE static constexpr std::uint64_t bits_at(std::uint64_t seed, std::uint64_t i) {
     std::uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ULL;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
   }
   // Uniform in (0, 1]: never 0, so log() in Box-Muller is finite.
-  static constexpr double uniform_at(std::uint64_t seed, std::uint64_t i) {
+  CTD_HOST_DEVICE static constexpr double uniform_at(std::uint64_t seed, std::uint64_t i) {
     return (static_cast<double>(bits_at(seed, i) >> 11) + 1.0) * 0x1.0p-53;
   }
   // Standard normal from draws 2i and 2i+1 (Box-Muller, cosine branch).
-  static double normal_at(std::uint64_t seed, std::uint64_t i) {
+  CTD_HOST_DEVICE static double normal_at(std::uint64_t seed, std::uint64_t i) {
     const double u1 = uniform_at(seed, 2 * i), u2 = uniform_at(seed, 2 * i + 1);
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
   }

@@ -4,8 +4,10 @@
 
 namespace ctd {
 
-// Signed index, as Eigen and cuBLAS use (std::ptrdiff_t == Eigen::Index).
-using index = std::ptrdiff_t;
+// Signed index, capitalised like Eigen::Index (a lower-case name would clash
+// with POSIX index() for code that says `using namespace ctd;`),
+// as Eigen and cuBLAS use (std::ptrdiff_t == Eigen::Index).
+using Index = std::ptrdiff_t;
 
 // Whether a GEMM/GEMV operand is used as stored or transposed.
 enum class Trans { no, yes };

@@ -22,23 +22,23 @@ struct MatrixView;
 template <class S>
 struct MatrixView<const S> {
   const S* data = nullptr;
-  index rows = 0;
-  index cols = 0;
-  index ld = 0;  // leading dimension: distance between column starts
+  Index rows = 0;
+  Index cols = 0;
+  Index ld = 0;  // leading dimension: distance between column starts
 
   MatrixView() = default;
-  MatrixView(const S* d, index r, index c) : data(d), rows(r), cols(c), ld(r) {}
-  MatrixView(const S* d, index r, index c, index l) : data(d), rows(r), cols(c), ld(l) {}
+  MatrixView(const S* d, Index r, Index c) : data(d), rows(r), cols(c), ld(r) {}
+  MatrixView(const S* d, Index r, Index c, Index l) : data(d), rows(r), cols(c), ld(l) {}
 
-  index size() const { return rows * cols; }
+  Index size() const { return rows * cols; }
   bool empty() const { return data == nullptr; }
   // Columns [first, first+count): e.g. one time step of a sequence batch.
-  MatrixView col_block(index first, index count) const {
+  MatrixView col_block(Index first, Index count) const {
     assert(first >= 0 && count >= 0 && first + count <= cols);
     return {data + first * ld, rows, count, ld};
   }
   // Rows [first, first+count): e.g. the r and u halves of the GRU gates.
-  MatrixView row_block(index first, index count) const {
+  MatrixView row_block(Index first, Index count) const {
     assert(first >= 0 && count >= 0 && first + count <= rows);
     return {data + first, count, cols, ld};
   }
@@ -49,14 +49,14 @@ struct MatrixView : MatrixView<const S> {
   S* data = nullptr;  // the same address as the base's, writable
 
   MatrixView() = default;
-  MatrixView(S* d, index r, index c) : MatrixView<const S>(d, r, c), data(d) {}
-  MatrixView(S* d, index r, index c, index l) : MatrixView<const S>(d, r, c, l), data(d) {}
+  MatrixView(S* d, Index r, Index c) : MatrixView<const S>(d, r, c), data(d) {}
+  MatrixView(S* d, Index r, Index c, Index l) : MatrixView<const S>(d, r, c, l), data(d) {}
 
-  MatrixView col_block(index first, index count) const {
+  MatrixView col_block(Index first, Index count) const {
     assert(first >= 0 && count >= 0 && first + count <= this->cols);
     return {data + first * this->ld, this->rows, count, this->ld};
   }
-  MatrixView row_block(index first, index count) const {
+  MatrixView row_block(Index first, Index count) const {
     assert(first >= 0 && count >= 0 && first + count <= this->rows);
     return {data + first, count, this->cols, this->ld};
   }

@@ -14,7 +14,7 @@
 namespace ctd::io {
 
 struct TrainingState {
-  index step = 0;          // optimisation steps done
+  Index step = 0;          // optimisation steps done
   Rng rng;                 // the batch generator, positioned after `step`
   std::vector<double> loss_history;
 };
@@ -40,12 +40,12 @@ TrainingState load_checkpoint(typename B::context& ctx, const std::filesystem::p
                               Parameters<B, S>& params, Adam<B, S>& adam) {
   const Dict dict = read_h5(file);
   load_parameters(ctx, dict, params, "params/");
-  const index total = params.total_size();
+  const Index total = params.total_size();
   upload<B, S>(ctx, get_matrix<S>(dict, "adam/m", total, 1, true), adam.first_moment().view());
   upload<B, S>(ctx, get_matrix<S>(dict, "adam/v", total, 1, true), adam.second_moment().view());
-  adam.set_step(index(dict.get<std::int64_t>("adam/step", {})[0]));
+  adam.set_step(Index(dict.get<std::int64_t>("adam/step", {})[0]));
   TrainingState state;
-  state.step = index(dict.get<std::int64_t>("step", {})[0]);
+  state.step = Index(dict.get<std::int64_t>("step", {})[0]);
   const auto rng = dict.get<std::int64_t>("rng", {2});
   state.rng.seed = std::uint64_t(rng[0]);
   state.rng.counter = std::uint64_t(rng[1]);

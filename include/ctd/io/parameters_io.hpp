@@ -31,7 +31,7 @@ Array to_array(const HostMatrix<S>& m) {
 
 // The (rows x cols) matrix stored under key, validated (shape, finiteness).
 template <class S>
-HostMatrix<S> get_matrix(const Dict& dict, const std::string& key, index rows, index cols,
+HostMatrix<S> get_matrix(const Dict& dict, const std::string& key, Index rows, Index cols,
                          bool stored_as_vector = false) {
   const std::vector<std::size_t> shape =
       stored_as_vector ? std::vector<std::size_t>{std::size_t(rows)}
@@ -44,7 +44,7 @@ HostMatrix<S> get_matrix(const Dict& dict, const std::string& key, index rows, i
 template <class B, class S>
 void save_parameters(typename B::context& ctx, Parameters<B, S>& params, Dict& dict,
                      const std::string& prefix = "") {
-  for (index i = 0; i < static_cast<index>(params.specs().size()); ++i) {
+  for (Index i = 0; i < static_cast<Index>(params.specs().size()); ++i) {
     const auto& spec = params.specs()[static_cast<std::size_t>(i)];
     dict.set(prefix + spec.name, to_array(download<B, S>(ctx, params.value(i)), file_shape(spec)));
   }
@@ -55,7 +55,7 @@ void save_parameters(typename B::context& ctx, Parameters<B, S>& params, Dict& d
 template <class B, class S>
 void load_parameters(typename B::context& ctx, const Dict& dict, Parameters<B, S>& params,
                      const std::string& prefix = "") {
-  for (index i = 0; i < static_cast<index>(params.specs().size()); ++i) {
+  for (Index i = 0; i < static_cast<Index>(params.specs().size()); ++i) {
     const auto& spec = params.specs()[static_cast<std::size_t>(i)];
     upload<B, S>(ctx, get_matrix<S>(dict, prefix + spec.name, spec.rows, spec.cols, spec.vector),
                  params.value(i));

@@ -16,13 +16,13 @@ struct AdamOptions {
   double b2 = 0.999;
   double eps = 1e-8;
 
-  double learning_rate(index step) const { return lr0 * std::pow(decay, double(step)); }
+  double learning_rate(Index step) const { return lr0 * std::pow(decay, double(step)); }
 };
 
 template <class B, class S>
 class Adam {
  public:
-  Adam(index size, AdamOptions options) : options_(options), m_(size, 1), v_(size, 1) {
+  Adam(Index size, AdamOptions options) : options_(options), m_(size, 1), v_(size, 1) {
     require(options.lr0 > 0, "Adam: lr0 must be positive");
     require(options.b1 >= 0 && options.b1 < 1 && options.b2 >= 0 && options.b2 < 1,
             "Adam: b1 and b2 must lie in [0, 1)");
@@ -37,16 +37,16 @@ class Adam {
   }
 
   const AdamOptions& options() const { return options_; }
-  index step() const { return step_; }
+  Index step() const { return step_; }
   // For checkpoints: the moments and the counter are the whole state.
   Matrix<B, S>& first_moment() { return m_; }
   Matrix<B, S>& second_moment() { return v_; }
-  void set_step(index s) { step_ = s; }
+  void set_step(Index s) { step_ = s; }
 
  private:
   AdamOptions options_;
   Matrix<B, S> m_, v_;
-  index step_ = 0;
+  Index step_ = 0;
 };
 
 }  // namespace ctd

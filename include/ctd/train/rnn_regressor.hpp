@@ -20,8 +20,8 @@ struct SequenceBatch {
   HostMatrix<S> inputs;   // (u x T*B)
   HostMatrix<S> targets;  // (o x T*B)
   HostMatrix<S> mask;     // (o x T*B), 1 where the loss looks
-  index steps = 0;
-  index trials = 0;
+  Index steps = 0;
+  Index trials = 0;
 };
 
 struct LossParts {
@@ -36,12 +36,12 @@ class RnnRegressor {
   using CellType = Cell<B, S>;
   using Tensors = typename CellType::Tensors;
 
-  RnnRegressor(index state_size, index input_size, index output_size)
+  RnnRegressor(Index state_size, Index input_size, Index output_size)
       : params_(specs(state_size, input_size, output_size)),
         cell_(state_size, input_size),
         o_(output_size) {}
 
-  static std::vector<ParamSpec> specs(index n, index u, index o) {
+  static std::vector<ParamSpec> specs(Index n, Index u, Index o) {
     auto s = CellType::specs(n, u);
     s.push_back(matrix_param("wO", o, n));
     s.push_back(vector_param("bO", o));
@@ -50,7 +50,7 @@ class RnnRegressor {
 
   void initialize(typename B::context& ctx, Rng& rng, const typename CellType::Init& init) {
     CellType::initialize(ctx, cell_values(), rng, init);
-    const index n = cell_.state_size();
+    const Index n = cell_.state_size();
     upload<B, S>(ctx, random_normal<S>(rng, o_, n, S(1) / std::sqrt(S(n))), params_.value("wO"));
     B::fill(ctx, params_.value("bO"), S(0));
   }
@@ -58,9 +58,9 @@ class RnnRegressor {
   Parameters<B, S>& parameters() { return params_; }
   CellType& cell() { return cell_; }
   Tensors cell_values() { return CellType::values(params_); }
-  index state_size() const { return cell_.state_size(); }
-  index input_size() const { return cell_.input_size(); }
-  index output_size() const { return o_; }
+  Index state_size() const { return cell_.state_size(); }
+  Index input_size() const { return cell_.input_size(); }
+  Index output_size() const { return o_; }
 
   // Uploads a host batch into device buffers reused across calls.
   void load(typename B::context& ctx, const SequenceBatch<S>& batch) {
@@ -68,7 +68,7 @@ class RnnRegressor {
                                                      std::to_string(input_size()) + " rows");
     require(batch.targets.rows() == o_ && batch.mask.rows() == o_,
             "batch targets/mask: expected " + std::to_string(o_) + " rows");
-    const index cols = batch.steps * batch.trials;
+    const Index cols = batch.steps * batch.trials;
     require(batch.inputs.cols() == cols && batch.targets.cols() == cols && batch.mask.cols() == cols,
             "batch: inputs, targets and mask need steps*trials columns");
     steps_ = batch.steps;
@@ -103,7 +103,7 @@ class RnnRegressor {
     auto grads = params_.grads();
     B::fill(ctx, grads, S(0));
     forward(ctx);
-    const index cols = steps_ * trials_;
+    const Index cols = steps_ * trials_;
     d_out_.resize(o_, cols);
     d_states_.resize(cell_.state_size(), cols);
     LossParts loss;
@@ -123,8 +123,8 @@ class RnnRegressor {
  private:
   Parameters<B, S> params_;
   CellType cell_;
-  index o_;
-  index steps_ = 0, trials_ = 0;
+  Index o_;
+  Index steps_ = 0, trials_ = 0;
   Matrix<B, S> x_, y_, m_, out_, d_out_, d_states_;
 };
 

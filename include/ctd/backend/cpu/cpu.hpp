@@ -13,6 +13,7 @@
 #include <new>
 
 #include <Eigen/Core>
+#include <omp.h>
 
 #include "ctd/core/backend.hpp"
 #include "ctd/core/error.hpp"
@@ -20,7 +21,30 @@
 namespace ctd {
 
 struct cpu {
-  struct context {};
+  // The context sets how many threads work on independent trials (the
+  // shards of a batch, OMP_NUM_THREADS by default). Eigen's own products stay
+  // single-threaded: at the recurrent GEMMs' size (100 x 100 x 128) their
+  // per-product fork and barrier cost more than they gain, and spinning
+  // barriers collapse when another process holds a core. One parallel region
+  // per sequence, each thread running its trials through every time step,
+  // needs no barrier inside the time loop.
+  struct context {
+    explicit context(int thread_count = omp_get_max_threads()) : threads(std::max(1, thread_count)) {
+      Eigen::setNbThreads(1);
+    }
+    int threads;
+  };
+  static Index shards(const context& ctx) { return ctx.threads; }
+  // Calls f(k) for k in [0, count), `threads` at a time.
+  template <class F>
+  static void parallel_for(context& ctx, Index count, F&& f) {
+    if (count == 1 || ctx.threads == 1) {
+      for (Index k = 0; k < count; ++k) f(k);
+      return;
+    }
+#pragma omp parallel for num_threads(ctx.threads) schedule(static)
+    for (Index k = 0; k < count; ++k) f(k);
+  }
 
   template <class S>
   using Map = Eigen::Map<Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>, Eigen::Unaligned,
@@ -31,25 +55,25 @@ struct cpu {
 
   template <class S>
   static Map<S> map(MatrixView<S> v) {
-    return Map<S>(v.data, v.rows, v.cols, Eigen::OuterStride<>(std::max<index>(v.ld, 1)));
+    return Map<S>(v.data, v.rows, v.cols, Eigen::OuterStride<>(std::max<Index>(v.ld, 1)));
   }
   template <class S>
   static ConstMap<S> map(ConstView<S> v) {
-    return ConstMap<S>(v.data, v.rows, v.cols, Eigen::OuterStride<>(std::max<index>(v.ld, 1)));
+    return ConstMap<S>(v.data, v.rows, v.cols, Eigen::OuterStride<>(std::max<Index>(v.ld, 1)));
   }
   // Column j of a view as an Eigen array (contiguous).
   template <class S>
-  static auto col(MatrixView<S> v, index j) {
+  static auto col(MatrixView<S> v, Index j) {
     return Eigen::Map<Eigen::Array<S, Eigen::Dynamic, 1>>(v.data + j * v.ld, v.rows);
   }
   template <class S>
-  static auto col(ConstView<S> v, index j) {
+  static auto col(ConstView<S> v, Index j) {
     return Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>>(v.data + j * v.ld, v.rows);
   }
 
   // ---- storage ------------------------------------------------------------
   template <class S>
-  static S* allocate(index count) {
+  static S* allocate(Index count) {
     if (count <= 0) return nullptr;
     // 64-byte alignment: one AVX-512 register, one cache line.
     const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(S) + 63) / 64 * 64;
@@ -64,11 +88,11 @@ struct cpu {
   }
   template <class S>
   static void copy_from_host(context&, const S* src, MatrixView<S> dst) {
-    map(dst) = ConstMap<S>(src, dst.rows, dst.cols, Eigen::OuterStride<>(std::max<index>(dst.rows, 1)));
+    map(dst) = ConstMap<S>(src, dst.rows, dst.cols, Eigen::OuterStride<>(std::max<Index>(dst.rows, 1)));
   }
   template <class S>
   static void copy_to_host(context&, ConstView<S> src, S* dst) {
-    Map<S>(dst, src.rows, src.cols, Eigen::OuterStride<>(std::max<index>(src.rows, 1))) = map(src);
+    Map<S>(dst, src.rows, src.cols, Eigen::OuterStride<>(std::max<Index>(src.rows, 1))) = map(src);
   }
   template <class S>
   static void copy(context&, ConstView<S> src, MatrixView<S> dst) {
@@ -120,6 +144,24 @@ struct cpu {
   static void ger(context&, S alpha, ConstView<S> x, ConstView<S> y, MatrixView<S> a) {
     map(a).noalias() += (alpha * map(x).col(0)) * map(y).col(0).transpose();
   }
+  // y = alpha * A x + beta * y for a symmetric A of which only the lower
+  // triangle is read (BLAS symv, uplo = lower): half the memory traffic of
+  // gemv, and the strictly upper triangle may hold anything.
+  template <class S>
+  static void symv(context&, S alpha, ConstView<S> a, ConstView<S> x, S beta, MatrixView<S> y) {
+    auto Y = map(y).col(0);
+    if (beta == S(0))
+      Y.setZero();
+    else if (beta != S(1))
+      Y *= beta;
+    Y.noalias() += alpha * (map(a).template selfadjointView<Eigen::Lower>() * map(x).col(0));
+  }
+  // Lower triangle of A += alpha * x x^T (BLAS syr, uplo = lower); the
+  // strictly upper triangle is left untouched.
+  template <class S>
+  static void syr(context&, S alpha, ConstView<S> x, MatrixView<S> a) {
+    map(a).template selfadjointView<Eigen::Lower>().rankUpdate(map(x).col(0), alpha);
+  }
   template <class S>
   static void axpy(context&, S alpha, ConstView<S> x, MatrixView<S> y) {
     map(y) += alpha * map(x);
@@ -168,7 +210,7 @@ struct cpu {
   // Adam as jax.example_libraries.optimizers.adam; `step` counts from 0.
   template <class S>
   static void adam_update(context&, MatrixView<S> x, ConstView<S> g, MatrixView<S> m,
-                          MatrixView<S> v, S lr, S b1, S b2, S eps, index step) {
+                          MatrixView<S> v, S lr, S b1, S b2, S eps, Index step) {
     const S c1 = S(1) / (S(1) - std::pow(b1, S(step + 1)));
     const S c2 = S(1) / (S(1) - std::pow(b2, S(step + 1)));
     auto M = map(m).array();
@@ -183,8 +225,8 @@ struct cpu {
   // Column-major order of draws, so a device fill can use the same counters.
   template <class S>
   static void fill_normal(context&, MatrixView<S> y, S mean, S stddev, Rng& rng) {
-    for (index j = 0; j < y.cols; ++j)
-      for (index i = 0; i < y.rows; ++i)
+    for (Index j = 0; j < y.cols; ++j)
+      for (Index i = 0; i < y.rows; ++i)
         y.data[i + j * y.ld] = mean + stddev * static_cast<S>(rng.normal());
   }
 
@@ -193,20 +235,20 @@ struct cpu {
   template <class S>
   static void tanh_bias(context&, ConstView<S> z, ConstView<S> b, MatrixView<S> h) {
     const auto bias = col(b, 0);
-    for (index j = 0; j < z.cols; ++j) col(h, j) = (col(z, j) + bias).tanh();
+    for (Index j = 0; j < z.cols; ++j) col(h, j) = (col(z, j) + bias).tanh();
   }
   // dz = dh * (1 - h^2).
   template <class S>
   static void tanh_backward(context&, ConstView<S> dh, ConstView<S> h, MatrixView<S> dz) {
-    for (index j = 0; j < h.cols; ++j) col(dz, j) = col(dh, j) * (S(1) - col(h, j).square());
+    for (Index j = 0; j < h.cols; ++j) col(dz, j) = col(dh, j) * (S(1) - col(h, j).square());
   }
 
   // GRU gates, in place on the (2n x B) pre-activations ru:
   // r = sigma(ru[0:n]), u = sigma(ru[n:2n] + bfg); also rh = r * h.
   template <class S>
   static void gru_gates(context&, MatrixView<S> ru, ConstView<S> h, MatrixView<S> rh, S bfg) {
-    const index n = h.rows;
-    for (index j = 0; j < h.cols; ++j) {
+    const Index n = h.rows;
+    for (Index j = 0; j < h.cols; ++j) {
       auto g = col(ru, j);
       g.head(n) = S(0.5) * ((S(0.5) * g.head(n)).tanh() + S(1));
       g.tail(n) = S(0.5) * ((S(0.5) * (g.tail(n) + bfg)).tanh() + S(1));
@@ -218,7 +260,7 @@ struct cpu {
   template <class S>
   static void gru_state(context&, MatrixView<S> c, ConstView<S> u, ConstView<S> h,
                         MatrixView<S> h_next) {
-    for (index j = 0; j < h.cols; ++j) {
+    for (Index j = 0; j < h.cols; ++j) {
       auto cj = col(c, j);
       cj = cj.tanh();
       const auto uj = col(u, j);
@@ -231,7 +273,7 @@ struct cpu {
   static void gru_candidate_backward(context&, ConstView<S> dh_next, ConstView<S> h, ConstView<S> u,
                                      ConstView<S> c, MatrixView<S> dc_pre, MatrixView<S> du_pre,
                                      MatrixView<S> dh) {
-    for (index j = 0; j < h.cols; ++j) {
+    for (Index j = 0; j < h.cols; ++j) {
       const auto d = col(dh_next, j), hj = col(h, j), uj = col(u, j), cj = col(c, j);
       col(dc_pre, j) = d * (S(1) - uj) * (S(1) - cj.square());
       col(du_pre, j) = d * (hj - cj) * uj * (S(1) - uj);
@@ -242,7 +284,7 @@ struct cpu {
   template <class S>
   static void gru_reset_backward(context&, ConstView<S> drh, ConstView<S> h, ConstView<S> r,
                                  MatrixView<S> dr_pre, MatrixView<S> dh) {
-    for (index j = 0; j < h.cols; ++j) {
+    for (Index j = 0; j < h.cols; ++j) {
       const auto d = col(drh, j), rj = col(r, j);
       col(dr_pre, j) = d * col(h, j) * rj * (S(1) - rj);
       col(dh, j) += d * rj;
@@ -253,11 +295,54 @@ struct cpu {
   template <class S>
   static void esn_euler(context&, S dt_over_tau, ConstView<S> drive, MatrixView<S> a,
                         MatrixView<S> h) {
-    for (index j = 0; j < a.cols; ++j) {
+    for (Index j = 0; j < a.cols; ++j) {
       auto aj = col(a, j);
       aj += dt_over_tau * (col(drive, j) - aj);
       col(h, j) = aj.tanh();
     }
+  }
+
+  // ---- analysis ---------------------------------------------------------------
+  // y = alpha * (a - b): the scaled residual F(h) - h of the fixed-point loss.
+  template <class S>
+  static void scaled_difference(context&, S alpha, ConstView<S> a, ConstView<S> b, MatrixView<S> y) {
+    for (Index j = 0; j < y.cols; ++j) col(y, j) = alpha * (col(a, j) - col(b, j));
+  }
+  // y (1 x cols) = the squared norm of every column of x (one per point).
+  template <class S>
+  static void column_sum_squares(context&, ConstView<S> x, MatrixView<S> y) {
+    for (Index j = 0; j < x.cols; ++j) y.data[j * y.ld] = col(x, j).square().sum();
+  }
+  // Batched row scaling, for Jacobians stored as column blocks (one per
+  // point p): with m = y.cols / d.cols,
+  //   block p of y = diag(d[:, p]) w_p + beta * block p of y,
+  // where w_p is w itself when w has m columns (shared by every block) or
+  // block p of w when it has m * d.cols (w may then be y: in-place scaling).
+  // beta == 0 overwrites. Points are independent, so they are shared among
+  // the threads when the work is large enough to pay for waking them.
+  template <class S>
+  static void scale_rows_blocks(context&, ConstView<S> d, ConstView<S> w, S beta, MatrixView<S> y) {
+    const Index points = d.cols, m = points > 0 ? y.cols / points : 0;
+    const bool shared = w.cols == m;
+#pragma omp parallel for if (y.size() > (Index(1) << 16))
+    for (Index p = 0; p < points; ++p) {
+      const auto dp = col(d, p);
+      for (Index j = 0; j < m; ++j) {
+        const auto wj = col(w, shared ? j : p * m + j);
+        auto yj = col(y, p * m + j);
+        if (beta == S(0))
+          yj = dp * wj;
+        else
+          yj = dp * wj + beta * yj;
+      }
+    }
+  }
+  // Block p (r x r, r = v.rows) of y += diag(v[:, p]).
+  template <class S>
+  static void add_diagonal_blocks(context&, ConstView<S> v, MatrixView<S> y) {
+    const Index r = v.rows;
+    for (Index p = 0; p < v.cols; ++p)
+      for (Index i = 0; i < r; ++i) y.data[i + (p * r + i) * y.ld] += v.data[i + p * v.ld];
   }
 };
 

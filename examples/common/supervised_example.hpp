@@ -1,0 +1,79 @@
+#pragma once
+// What the supervised example programs share: their command line (the
+// tutorial's defaults are passed in), the output folder, and the files every
+// one of them writes besides its own (training.h5: the loss curve and a few
+// evaluation trials for the figures).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "common/supervised_training.hpp"
+#include "ctd/io/h5_dict.hpp"
+#include "ctd/io/parameters_io.hpp"
+
+namespace ctd::examples {
+
+struct SupervisedCli {
+  SupervisedOptions train;
+  Index batch = 128;
+  Index state_size = 100;
+  Index eval_trials = 1024;
+  std::filesystem::path out;
+
+  // Registers the options every supervised example has, with `defaults`.
+  void add_to(CLI::App& app) {
+    app.add_option("--steps", train.steps, "training steps")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--batch", batch, "trials per training batch")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--n", state_size, "number of hidden units")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--seed", train.seed, "seed of the initialisation and the data")->capture_default_str();
+    app.add_option("--lr0", train.adam.lr0, "initial learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--decay", train.adam.decay, "learning-rate decay per step")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+    app.add_option("--l2", train.l2, "L2 penalty on all parameters")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--eval-trials", eval_trials, "fresh trials for the evaluation")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--checkpoint-every", train.checkpoint_every, "steps between checkpoints")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_flag("--resume", train.resume, "continue from DIR/checkpoint.h5");
+    app.add_option("--out", out, "output folder")->capture_default_str();
+  }
+  // Creates the folder; call after parsing.
+  void prepare() {
+    std::filesystem::create_directories(out);
+    train.checkpoint = out / "checkpoint.h5";
+  }
+};
+
+// Seeds of independent purposes, derived from the one --seed.
+inline std::uint64_t init_seed(std::uint64_t seed) { return Rng::bits_at(seed, 1); }
+inline std::uint64_t data_seed(std::uint64_t seed) { return Rng::bits_at(seed, 2); }
+inline std::uint64_t eval_seed(std::uint64_t seed) { return Rng::bits_at(seed, 3); }
+
+// (rows x T*B) time-major sequence matrix -> (B, T, rows) row-major array.
+template <class S>
+io::Array trials_array(const HostMatrix<S>& seq, Index steps, Index trials, Index first_trial = 0,
+                       Index count = -1) {
+  if (count < 0) count = trials - first_trial;
+  const Index rows = seq.rows();
+  std::vector<S> v(static_cast<std::size_t>(count * steps * rows));
+  for (Index b = 0; b < count; ++b)
+    for (Index t = 0; t < steps; ++t)
+      for (Index i = 0; i < rows; ++i)
+        v[std::size_t((b * steps + t) * rows + i)] = seq(i, t * trials + first_trial + b);
+  return io::Array{{std::size_t(count), std::size_t(steps), std::size_t(rows)}, std::move(v)};
+}
+
+// training.h5: the loss of every step and the first trials of the
+// evaluation batch (inputs, targets, outputs) for the figures.
+template <class S>
+void write_training_file(const std::filesystem::path& file, const std::vector<double>& loss_history,
+                         const SequenceBatch<S>& eval, const HostMatrix<S>& eval_outputs, Index shown = 8) {
+  io::Dict d;
+  d.set<double>("loss", {loss_history.size()}, loss_history);
+  shown = std::min(shown, eval.trials);
+  d.set("inputs", trials_array(eval.inputs, eval.steps, eval.trials, 0, shown));
+  d.set("targets", trials_array(eval.targets, eval.steps, eval.trials, 0, shown));
+  d.set("outputs", trials_array(eval_outputs, eval.steps, eval.trials, 0, shown));
+  io::write_h5(file, d);
+}
+
+}  // namespace ctd::examples

@@ -1,0 +1,94 @@
+// decision_gru — the fixed-point tutorial's network: the tutorials' GRU
+// trained to report the sign of integrated white noise at the last step
+// (SPEC §1b, §2b, §3). Its params.h5 is what `fixed_points` analyses.
+//
+//   decision_gru --out out/decision_gru          # tutorial defaults
+//   decision_gru --resume --out out/decision_gru
+//
+// Writes params.h5 (h0 wRUHX wCHX bRU bC wO bO), training.h5 (loss curve,
+// example trials) and summary.json.
+#include <iostream>
+
+#include <fmt/core.h>
+
+#include "common/cli.hpp"
+#include "common/json_file.hpp"
+#include "common/supervised_example.hpp"
+#include "ctd/backend/cpu/cpu.hpp"
+#include "ctd/cells/gru.hpp"
+#include "ctd/tasks/white_noise.hpp"
+
+using namespace ctd;
+using Model = RnnRegressor<GruCell, cpu, float>;
+
+namespace {
+
+// Fraction of trials whose last output has the sign of the target.
+double accuracy(const SequenceBatch<float>& batch, const HostMatrix<float>& outputs) {
+  const Index last = (batch.steps - 1) * batch.trials;
+  Index correct = 0;
+  for (Index b = 0; b < batch.trials; ++b)
+    correct += (outputs(0, last + b) > 0) == (batch.targets(0, last + b) > 0);
+  return double(correct) / double(batch.trials);
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"Train the tutorials' GRU on the binary decision task (the fixed-point tutorial's network)"};
+  examples::SupervisedCli cli;
+  cli.train.steps = 20000;
+  cli.train.adam = {0.04, 0.9999, 0.9, 0.999, 0.1};
+  cli.train.l2 = 2e-5;
+  cli.out = "out/decision_gru";
+  cli.add_to(app);
+  GruCell<cpu, float>::Init init;
+  app.add_option("--h0-scale", init.h0_scale, "h0 = h0_scale * N(0,1) at initialisation")->capture_default_str();
+  examples::parse_or_exit(app, argc, argv);
+  cli.prepare();
+
+  const WhiteNoiseOptions task;
+  cpu::context ctx;
+  Model model(cli.state_size, 1, 1);
+  const std::uint64_t seed = cli.train.seed;
+  Rng init_rng(examples::init_seed(seed));
+  model.initialize(ctx, init_rng, init);
+  cli.train.seed = examples::data_seed(seed);
+  const auto result = examples::train_supervised<Model, cpu, float>(
+      ctx, model, [&](Rng& rng) { return decision_batch<float>(rng, cli.batch, task); }, cli.train);
+
+  Rng eval_rng(examples::eval_seed(seed));
+  const SequenceBatch<float> eval = decision_batch<float>(eval_rng, cli.eval_trials, task);
+  model.load(ctx, eval);
+  const double eval_loss = model.evaluate(ctx);
+  const HostMatrix<float> eval_out = download<cpu, float>(ctx, model.forward(ctx));
+  const double eval_accuracy = accuracy(eval, eval_out);
+  fmt::print("evaluation (no L2, {} fresh trials): loss {:.4f}, accuracy {:.4f}\n", cli.eval_trials, eval_loss,
+             eval_accuracy);
+
+  io::Dict params;
+  io::save_parameters(ctx, model.parameters(), params);
+  io::write_h5(cli.out / "params.h5", params);
+  examples::write_training_file(cli.out / "training.h5", result.loss_history, eval, eval_out);
+  const nlohmann::json summary = {
+      {"eval_loss", eval_loss},
+      {"eval_accuracy", eval_accuracy},
+      {"train_steps", cli.train.steps},
+      {"final_train_loss", result.loss_history.empty() ? nlohmann::json() : nlohmann::json(result.loss_history.back())},
+      {"seconds", result.seconds},
+      {"steps_per_second", result.steps_per_second},
+      {"resumed_from_step", result.resumed_from},
+      {"seed", seed}};
+  examples::write_json(cli.out / "summary.json", summary);
+  fmt::print("wrote {}\n", (cli.out / "summary.json").string());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "decision_gru: " << e.what() << '\n';
+    return 1;
+  }
+}

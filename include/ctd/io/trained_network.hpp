@@ -1,0 +1,99 @@
+#pragma once
+// A trained network of the supervised tutorials read from an HDF5 file in
+// their layout (what integrator_rnn and decision_gru write, and what the
+// Python tutorials save): the cell type follows from the keys,
+//   GRU          h0 wRUHX wCHX bRU bC wO bO
+//   vanilla RNN  h0 wI wR bR wO bO
+// and every shape must agree with the sizes n, u, o that h0, the input
+// columns and wO imply. Unknown, missing or inconsistent keys are a
+// ctd::Error naming the file and the key.
+#include <string>
+#include <vector>
+
+#include "ctd/cells/gru.hpp"
+#include "ctd/cells/vanilla.hpp"
+#include "ctd/core/error.hpp"
+#include "ctd/io/h5_dict.hpp"
+#include "ctd/io/parameters_io.hpp"
+#include "ctd/train/rnn_regressor.hpp"
+
+namespace ctd::io {
+
+enum class CellType { vanilla, gru };
+
+inline const char* cell_type_name(CellType c) { return c == CellType::gru ? "GRU" : "vanilla RNN"; }
+
+struct NetworkShape {
+  CellType cell = CellType::gru;
+  Index state_size = 0;   // n
+  Index input_size = 0;   // u
+  Index output_size = 0;  // o
+
+  // Names and shapes of the parameters: the cell's, then the readout.
+  template <class B, class S>
+  std::vector<ParamSpec> specs() const {
+    return cell == CellType::gru ? RnnRegressor<GruCell, B, S>::specs(state_size, input_size, output_size)
+                                 : RnnRegressor<VanillaRnnCell, B, S>::specs(state_size, input_size, output_size);
+  }
+};
+
+namespace detail {
+
+inline std::string join(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& k : names) s += (s.empty() ? "" : " ") + k;
+  return s;
+}
+
+// Extent `dim` of a key's shape, after checking its rank.
+inline Index extent(const Dict& dict, const std::string& key, std::size_t rank, std::size_t dim) {
+  const auto& shape = dict.at(key).shape;
+  require(shape.size() == rank, dict.source() + ": key '" + key + "': expected a rank-" + std::to_string(rank) +
+                                    " array, found shape " + shape_str(shape));
+  return Index(shape[dim]);
+}
+
+}  // namespace detail
+
+// The cell type and sizes of the network in `dict`; the key set must be
+// exactly the cell's.
+inline NetworkShape network_shape(const Dict& dict) {
+  const std::vector<std::string> gru_keys{"h0", "wRUHX", "wCHX", "bRU", "bC", "wO", "bO"};
+  const std::vector<std::string> vanilla_keys{"h0", "wI", "wR", "bR", "wO", "bO"};
+  NetworkShape net;
+  if (dict.contains("wRUHX") || dict.contains("wCHX"))
+    net.cell = CellType::gru;
+  else if (dict.contains("wR") || dict.contains("wI"))
+    net.cell = CellType::vanilla;
+  else
+    throw Error(dict.source() + ": cannot tell the cell type: a GRU file holds " + detail::join(gru_keys) +
+                ", a vanilla RNN file " + detail::join(vanilla_keys) + "; keys present: " +
+                detail::join(dict.keys()));
+  const auto& expected = net.cell == CellType::gru ? gru_keys : vanilla_keys;
+  for (const auto& key : dict.keys())
+    require(std::find(expected.begin(), expected.end(), key) != expected.end(),
+            dict.source() + ": key '" + key + "' is not a parameter of a " + cell_type_name(net.cell) +
+                " (expected exactly " + detail::join(expected) + ")");
+  for (const auto& key : expected) dict.at(key);  // names a missing key
+  net.state_size = detail::extent(dict, "h0", 1, 0);
+  const Index input_cols = net.cell == CellType::gru ? detail::extent(dict, "wRUHX", 2, 1) - net.state_size
+                                                     : detail::extent(dict, "wI", 2, 1);
+  net.input_size = input_cols;
+  net.output_size = detail::extent(dict, "wO", 2, 0);
+  require(net.state_size > 0 && net.input_size > 0 && net.output_size > 0,
+          dict.source() + ": the network's sizes must be positive, got n = " + std::to_string(net.state_size) +
+              ", u = " + std::to_string(net.input_size) + ", o = " + std::to_string(net.output_size) +
+              " (from h0, the input columns and wO)");
+  return net;
+}
+
+// Loads the parameters of a network of this shape: every key's shape is
+// checked against n, u, o and every value for finiteness.
+template <class B, class S>
+Parameters<B, S> load_network(typename B::context& ctx, const Dict& dict, const NetworkShape& net) {
+  Parameters<B, S> params(net.specs<B, S>());
+  load_parameters(ctx, dict, params);
+  return params;
+}
+
+}  // namespace ctd::io
