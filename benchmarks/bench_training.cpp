@@ -1,0 +1,90 @@
+// Training steps of the integrator (vanilla RNN) and decision (GRU)
+// tutorials at their sizes (n 100, B 128, T 25, float32): loss, BPTT,
+// clipping and Adam — one iteration of the tutorial's loop — against the
+// PyTorch references (hand-written loop and nn.RNN / nn.GRU) run in the
+// same invocation.
+//
+//   bench_training [--json FILE] [--samples N] [--threads T] [--no-reference]
+#include <cstring>
+#include <string>
+
+#include "common/harness.hpp"
+#include "ctd/backend/cpu/cpu.hpp"
+#include "ctd/cells/gru.hpp"
+#include "ctd/cells/vanilla.hpp"
+#include "ctd/tasks/white_noise.hpp"
+#include "ctd/train/adam.hpp"
+#include "ctd/train/regularize.hpp"
+#include "ctd/train/rnn_regressor.hpp"
+
+using namespace ctd;
+
+namespace {
+
+constexpr Index n = 100, B = 128, T = 25;
+
+// As the reference: 8 batches made up front and cycled, so data generation
+// is not timed.
+template <template <class, class> class Cell>
+bench::Timing time_training(cpu::context& ctx, bool decision, AdamOptions adam_options, float l2, int samples) {
+  Rng rng(1);
+  RnnRegressor<Cell, cpu, float> model(n, 1, 1);
+  model.initialize(ctx, rng, {});
+  Adam<cpu, float> adam(model.parameters().total_size(), adam_options);
+  std::vector<SequenceBatch<float>> batches;
+  for (int i = 0; i < 8; ++i)
+    batches.push_back(decision ? decision_batch<float>(rng, B) : integrator_batch<float>(rng, B));
+  std::size_t next = 0;
+  return bench::time_ms(
+      [&] {
+        model.load(ctx, batches[next++ % batches.size()]);
+        model.loss_and_gradient(ctx, l2);
+        clip_global_norm<cpu, float>(ctx, model.parameters().grads(), 10.0f);
+        adam.update(ctx, model.parameters().values(), model.parameters().grads());
+      },
+      5, samples);
+}
+
+// Dense FLOPs per step as the reference counts them (NOTES.md).
+double vanilla_flops() { return 3.0 * T * (2.0 * B * n * 1 + 2.0 * B * n * n + 2.0 * B * n * 1); }
+double gru_flops() { return 3.0 * T * 6.0 * B * n * (n + 1); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json = "bench_training.json";
+  int samples = 60, threads = omp_get_max_threads();
+  bool reference = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json" && i + 1 < argc) json = argv[++i];
+    else if (a == "--samples" && i + 1 < argc) samples = std::stoi(argv[++i]);
+    else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
+    else if (a == "--no-reference") reference = false;
+    else {
+      fmt::print(stderr, "usage: bench_training [--json FILE] [--samples N] [--threads T] [--no-reference]\n");
+      return 2;
+    }
+  }
+  const auto rows = reference ? bench::run_reference("a,b") : std::nullopt;
+  std::vector<bench::Row> table;
+  for (int t : {1, threads}) {
+    if (t == 1 && threads == 1 && !table.empty()) break;
+    cpu::context ctx(t);
+    const std::string label = fmt::format("ctd cpu float32, {} thread{}", t, t > 1 ? "s" : "");
+    const auto vanilla = time_training<VanillaRnnCell>(ctx, false, {0.025, 0.99975, 0.9, 0.999, 0.1}, 2e-4f, samples);
+    const auto gru = time_training<GruCell>(ctx, true, {0.04, 0.9999, 0.9, 0.999, 0.1}, 2e-5f, samples);
+    table.push_back({"a integrator vRNN train step", label, vanilla, "PyTorch hand loop",
+                     bench::reference_ms(rows, "a_integrator_vrnn_train", "hand loop + autograd"), vanilla_flops()});
+    table.push_back({"a integrator vRNN train step", label, vanilla, "torch.nn.RNN",
+                     bench::reference_ms(rows, "a_integrator_vrnn_train", "torch.nn.RNN(tanh)"), vanilla_flops()});
+    table.push_back({"b decision GRU train step", label, gru, "PyTorch hand loop",
+                     bench::reference_ms(rows, "b_gru_decision_train", "hand loop + autograd (seed GRU)"), gru_flops()});
+    table.push_back({"b decision GRU train step", label, gru, "torch.nn.GRU",
+                     bench::reference_ms(rows, "b_gru_decision_train", "torch.nn.GRU (different gate eqs)"), gru_flops()});
+    table.push_back({"a integrator vRNN train step", label, vanilla, "tutorial 2019 GPU (SPEC)", 7.8, vanilla_flops()});
+    table.push_back({"b decision GRU train step", label, gru, "tutorial 2019 GPU (SPEC)", 33.0, gru_flops()});
+    if (t == threads) break;
+  }
+  bench::report(table, json);
+}
