@@ -8,6 +8,18 @@
 
 namespace ctd::examples {
 
+// main() of every example: runs `run` and turns any exception into its
+// message on stderr and exit status 1.
+template <class Run>
+int run_program(const char* name, int argc, char** argv, Run&& run) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << name << ": " << e.what() << '\n';
+    return 1;
+  }
+}
+
 inline void parse_or_exit(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);

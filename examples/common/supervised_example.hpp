@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/json_file.hpp"
 #include "common/supervised_training.hpp"
 #include "ctd/io/h5_dict.hpp"
 #include "ctd/io/parameters_io.hpp"
@@ -74,6 +75,29 @@ void write_training_file(const std::filesystem::path& file, const std::vector<do
   d.set("targets", trials_array(eval.targets, eval.steps, eval.trials, 0, shown));
   d.set("outputs", trials_array(eval_outputs, eval.steps, eval.trials, 0, shown));
   io::write_h5(file, d);
+}
+
+// The files every supervised example writes: params.h5 (the tutorial's
+// keys), training.h5, and summary.json with the run's common fields plus
+// the example's own results in `results`.
+template <class Model, class B, class S>
+void write_supervised_outputs(typename B::context& ctx, Model& model, const SupervisedCli& cli,
+                              std::uint64_t seed, const SupervisedResult& result,
+                              const SequenceBatch<S>& eval, const HostMatrix<S>& eval_outputs,
+                              nlohmann::json results) {
+  io::Dict params;
+  io::save_parameters(ctx, model.parameters(), params);
+  io::write_h5(cli.out / "params.h5", params);
+  write_training_file(cli.out / "training.h5", result.loss_history, eval, eval_outputs);
+  results["train_steps"] = cli.train.steps;
+  results["final_train_loss"] =
+      result.loss_history.empty() ? nlohmann::json() : nlohmann::json(result.loss_history.back());
+  results["seconds"] = result.seconds;
+  results["steps_per_second"] = result.steps_per_second;
+  results["resumed_from_step"] = result.resumed_from;
+  results["seed"] = seed;
+  write_json(cli.out / "summary.json", results);
+  fmt::print("wrote {}\n", (cli.out / "summary.json").string());
 }
 
 }  // namespace ctd::examples

@@ -7,12 +7,10 @@
 //
 // Writes params.h5 (h0 wRUHX wCHX bRU bC wO bO), training.h5 (loss curve,
 // example trials) and summary.json.
-#include <iostream>
 
 #include <fmt/core.h>
 
 #include "common/cli.hpp"
-#include "common/json_file.hpp"
 #include "common/supervised_example.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/cells/gru.hpp"
@@ -64,31 +62,11 @@ int run(int argc, char** argv) {
   fmt::print("evaluation (no L2, {} fresh trials): loss {:.4f}, accuracy {:.4f}\n", cli.eval_trials, eval_loss,
              eval_accuracy);
 
-  io::Dict params;
-  io::save_parameters(ctx, model.parameters(), params);
-  io::write_h5(cli.out / "params.h5", params);
-  examples::write_training_file(cli.out / "training.h5", result.loss_history, eval, eval_out);
-  const nlohmann::json summary = {
-      {"eval_loss", eval_loss},
-      {"eval_accuracy", eval_accuracy},
-      {"train_steps", cli.train.steps},
-      {"final_train_loss", result.loss_history.empty() ? nlohmann::json() : nlohmann::json(result.loss_history.back())},
-      {"seconds", result.seconds},
-      {"steps_per_second", result.steps_per_second},
-      {"resumed_from_step", result.resumed_from},
-      {"seed", seed}};
-  examples::write_json(cli.out / "summary.json", summary);
-  fmt::print("wrote {}\n", (cli.out / "summary.json").string());
+  examples::write_supervised_outputs<Model, cpu, float>(
+      ctx, model, cli, seed, result, eval, eval_out, {{"eval_loss", eval_loss}, {"eval_accuracy", eval_accuracy}});
   return 0;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "decision_gru: " << e.what() << '\n';
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return ctd::examples::run_program("decision_gru", argc, argv, run); }

@@ -9,13 +9,11 @@
 // targets h0s), training.h5 (loss curve, example trials) and summary.json.
 #include <algorithm>
 #include <complex>
-#include <iostream>
 
 #include <Eigen/Eigenvalues>
 #include <fmt/core.h>
 
 #include "common/cli.hpp"
-#include "common/json_file.hpp"
 #include "common/supervised_example.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/cells/vanilla.hpp"
@@ -132,35 +130,17 @@ int run(int argc, char** argv) {
   const HostMatrix<float> eval_out = download<cpu, float>(ctx, model.forward(ctx));
   fmt::print("evaluation MSE (no L2, {} fresh trials): {:.3e}\n", cli.eval_trials, eval_mse);
 
-  io::Dict params;
-  io::save_parameters(ctx, model.parameters(), params);
-  io::write_h5(cli.out / "params.h5", params);
-  examples::write_training_file(cli.out / "training.h5", result.loss_history, eval, eval_out);
   if (data.batches > 0) {
     io::write_h5(cli.out / "data.h5", make_lfads_data(ctx, model, eval_rng, task, data));
     fmt::print("wrote the LFADS data set: {} trials\n", data.batches * data.trials_per_batch);
   }
-  const nlohmann::json summary = {
-      {"eval_mse", eval_mse},
-      {"train_steps", cli.train.steps},
-      {"final_train_loss", result.loss_history.empty() ? nlohmann::json() : nlohmann::json(result.loss_history.back())},
-      {"seconds", result.seconds},
-      {"steps_per_second", result.steps_per_second},
-      {"resumed_from_step", result.resumed_from},
-      {"wR_top_eigenvalues", top_eigenvalues(download<cpu, float>(ctx, model.parameters().value("wR")))},
-      {"seed", seed}};
-  examples::write_json(cli.out / "summary.json", summary);
-  fmt::print("wrote {}\n", (cli.out / "summary.json").string());
+  examples::write_supervised_outputs<Model, cpu, float>(
+      ctx, model, cli, seed, result, eval, eval_out,
+      {{"eval_mse", eval_mse},
+       {"wR_top_eigenvalues", top_eigenvalues(download<cpu, float>(ctx, model.parameters().value("wR")))}});
   return 0;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "integrator_rnn: " << e.what() << '\n';
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return ctd::examples::run_program("integrator_rnn", argc, argv, run); }
