@@ -150,7 +150,8 @@ class GruCell {
   // weight blocks W{r,u,c}_{h,x}:
   //   dF/dh = diag(u) + diag(a) Wu_h + diag(b) Wc_h (diag(r) + diag(e) Wr_h)
   //   dF/dx = diag(a) Wu_x + diag(b) (Wc_x + Wc_h diag(e) Wr_x)
-  // so the cost is one GEMM, Wc_h times the P blocks side by side.
+  // so the cost is one GEMM, Wc_h times the blocks side by side. Points are
+  // independent: each shard of the backend takes a range of them.
   void jacobians(typename B::context& ctx, const Tensors& w, ConstView<S> states, ConstView<S> inputs,
                  HostMatrix<S>* dF_dh, HostMatrix<S>* dF_dx) {
     const Index n = n_, u = u_, P = states.cols;
@@ -164,46 +165,54 @@ class GruCell {
     jac_scratch_.resize(n, P);
     jac_coef_.resize(n, 3 * P);
     jac_ones_.resize(n, P);
-    const auto r = jac_gates_.view().row_block(0, n), z = jac_gates_.view().row_block(n, n);
-    const auto e = jac_coef_.col_block(0, P), a = jac_coef_.col_block(P, P), b = jac_coef_.col_block(2 * P, P);
-    // The step itself, keeping r, u and c.
-    B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wRUHX), states, S(0), jac_gates_.view());
-    B::gemm(ctx, Trans::no, Trans::no, S(1), input_cols(w.wRUHX), inputs, S(1), jac_gates_.view());
-    B::add_columnwise(ctx, w.bRU, jac_gates_.view());
-    B::gru_gates(ctx, jac_gates_.view(), states, jac_scratch_.view(), S(forget_bias));
-    B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), jac_scratch_.view(), S(0), jac_cand_.view());
-    B::gemm(ctx, Trans::no, Trans::no, S(1), input_cols(w.wCHX), inputs, S(1), jac_cand_.view());
-    B::add_columnwise(ctx, w.bC, jac_cand_.view());
-    B::gru_state(ctx, jac_cand_.view(), z, states, jac_scratch_.view());
-    // The backward passes with a cotangent of ones give the coefficients
-    // (their state cotangent outputs land in the scratch and are not used).
-    B::fill(ctx, jac_ones_.view(), S(1));
-    B::gru_candidate_backward(ctx, jac_ones_.view(), states, z, jac_cand_.view(), b, a, jac_scratch_.view());
-    B::gru_reset_backward(ctx, jac_ones_.view(), states, r, e, jac_scratch_.view());
+    jac_blocks_.resize(n, dF_dh ? n * P : 0);
+    jac_out_.resize(n, dF_dh ? n * P : 0);
+    jac_blocks_x_.resize(n, dF_dx ? u * P : 0);
+    jac_out_x_.resize(n, dF_dx ? u * P : 0);
+    if (dF_dh) dF_dh->resize(n, n * P);
+    if (dF_dx) dF_dx->resize(n, u * P);
     const auto W_r = w.wRUHX.row_block(0, n), W_u = w.wRUHX.row_block(n, n);
-    if (dF_dh) {
-      jac_blocks_.resize(n, n * P);
-      jac_out_.resize(n, n * P);
-      B::scale_rows_blocks(ctx, e, hidden_cols(W_r), S(0), jac_blocks_.view());
-      B::add_diagonal_blocks(ctx, r, jac_blocks_.view());
-      B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), jac_blocks_.view(), S(0), jac_out_.view());
-      B::scale_rows_blocks(ctx, b, jac_out_.view(), S(0), jac_out_.view());
-      B::scale_rows_blocks(ctx, a, hidden_cols(W_u), S(1), jac_out_.view());
-      B::add_diagonal_blocks(ctx, z, jac_out_.view());
-      dF_dh->resize(n, n * P);
-      B::copy_to_host(ctx, jac_out_.view(), dF_dh->data());
-    }
-    if (dF_dx) {
-      jac_blocks_.resize(n, u * P);
-      jac_out_.resize(n, u * P);
-      B::scale_rows_blocks(ctx, e, input_cols(W_r), S(0), jac_blocks_.view());
-      B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), jac_blocks_.view(), S(0), jac_out_.view());
-      B::scale_rows_blocks(ctx, jac_ones_.view(), input_cols(w.wCHX), S(1), jac_out_.view());
-      B::scale_rows_blocks(ctx, b, jac_out_.view(), S(0), jac_out_.view());
-      B::scale_rows_blocks(ctx, a, input_cols(W_u), S(1), jac_out_.view());
-      dF_dx->resize(n, u * P);
-      B::copy_to_host(ctx, jac_out_.view(), dF_dx->data());
-    }
+    for_each_shard<B>(ctx, P, [&](Index p0, Index pk) {
+      const auto h = states.col_block(p0, pk), x = inputs.col_block(p0, pk);
+      const auto gates = jac_gates_.col_block(p0, pk), cand = jac_cand_.col_block(p0, pk);
+      const auto scratch = jac_scratch_.col_block(p0, pk), ones = jac_ones_.col_block(p0, pk);
+      const auto r = gates.row_block(0, n), z = gates.row_block(n, n);
+      const auto e = jac_coef_.col_block(p0, pk), a = jac_coef_.col_block(P + p0, pk),
+                 b = jac_coef_.col_block(2 * P + p0, pk);
+      // The step itself, keeping r, u and c.
+      B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wRUHX), h, S(0), gates);
+      B::gemm(ctx, Trans::no, Trans::no, S(1), input_cols(w.wRUHX), x, S(1), gates);
+      B::add_columnwise(ctx, w.bRU, gates);
+      B::gru_gates(ctx, gates, h, scratch, S(forget_bias));
+      B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), scratch, S(0), cand);
+      B::gemm(ctx, Trans::no, Trans::no, S(1), input_cols(w.wCHX), x, S(1), cand);
+      B::add_columnwise(ctx, w.bC, cand);
+      B::gru_state(ctx, cand, z, h, scratch);
+      // The backward passes with a cotangent of ones give the coefficients
+      // (their state cotangent outputs land in the scratch and are not used).
+      B::fill(ctx, ones, S(1));
+      B::gru_candidate_backward(ctx, ones, h, z, cand, b, a, scratch);
+      B::gru_reset_backward(ctx, ones, h, r, e, scratch);
+      if (dF_dh) {
+        const auto blocks = jac_blocks_.col_block(p0 * n, pk * n), out = jac_out_.col_block(p0 * n, pk * n);
+        B::scale_rows_blocks(ctx, e, hidden_cols(W_r), S(0), blocks);
+        B::add_diagonal_blocks(ctx, r, blocks);
+        B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), blocks, S(0), out);
+        B::scale_rows_blocks(ctx, b, out, S(0), out);
+        B::scale_rows_blocks(ctx, a, hidden_cols(W_u), S(1), out);
+        B::add_diagonal_blocks(ctx, z, out);
+        B::copy_to_host(ctx, out, dF_dh->data() + p0 * n * n);
+      }
+      if (dF_dx) {
+        const auto blocks = jac_blocks_x_.col_block(p0 * u, pk * u), out = jac_out_x_.col_block(p0 * u, pk * u);
+        B::scale_rows_blocks(ctx, e, input_cols(W_r), S(0), blocks);
+        B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), blocks, S(0), out);
+        B::scale_rows_blocks(ctx, ones, input_cols(w.wCHX), S(1), out);
+        B::scale_rows_blocks(ctx, b, out, S(0), out);
+        B::scale_rows_blocks(ctx, a, input_cols(W_u), S(1), out);
+        B::copy_to_host(ctx, out, dF_dx->data() + p0 * u * n);
+      }
+    });
   }
 
  private:
@@ -215,7 +224,8 @@ class GruCell {
   bool had_initial_ = false;
   Matrix<B, S> states_, gates_, cand_, reset_state_;
   Matrix<B, S> d_gates_, d_cand_, d_reset_state_, d_first_;
-  Matrix<B, S> jac_gates_, jac_cand_, jac_scratch_, jac_coef_, jac_ones_, jac_blocks_, jac_out_;
+  Matrix<B, S> jac_gates_, jac_cand_, jac_scratch_, jac_coef_, jac_ones_;
+  Matrix<B, S> jac_blocks_, jac_out_, jac_blocks_x_, jac_out_x_;
 };
 
 }  // namespace ctd

@@ -3,7 +3,6 @@
 //   h' = tanh(wI x + bR + wR h)
 // batched over trials and run over whole sequences, with BPTT.
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "ctd/cells/sequence_buffers.hpp"
@@ -113,6 +112,7 @@ class VanillaRnnCell {
   // (u x P): with s = 1 - F(h, x)^2, dF/dh = diag(s) wR and dF/dx =
   // diag(s) wI. Block p (columns [p*n, (p+1)*n)) of *dF_dh (n x n*P) and
   // block p of *dF_dx (n x u*P) belong to point p; a null output is skipped.
+  // Each shard of the backend takes a range of the points.
   void jacobians(typename B::context& ctx, const Tensors& w, ConstView<S> states, ConstView<S> inputs,
                  HostMatrix<S>* dF_dh, HostMatrix<S>* dF_dx) {
     const Index n = n_, u = u_, P = states.cols;
@@ -124,18 +124,29 @@ class VanillaRnnCell {
     jac_pre_.resize(n, P);
     jac_next_.resize(n, P);
     jac_slope_.resize(n, P);
-    B::gemm(ctx, Trans::no, Trans::no, S(1), w.wR, states, S(0), jac_pre_.view());
-    B::gemm(ctx, Trans::no, Trans::no, S(1), w.wI, inputs, S(1), jac_pre_.view());
-    B::tanh_bias(ctx, jac_pre_.view(), w.bR, jac_next_.view());
-    B::fill(ctx, jac_pre_.view(), S(1));
-    B::tanh_backward(ctx, jac_pre_.view(), jac_next_.view(), jac_slope_.view());
-    for (auto [out, weight] : {std::pair{dF_dh, w.wR}, {dF_dx, w.wI}}) {
-      if (!out) continue;
-      jac_out_.resize(n, weight.cols * P);
-      B::scale_rows_blocks(ctx, jac_slope_.view(), weight, S(0), jac_out_.view());
-      out->resize(n, weight.cols * P);
-      B::copy_to_host(ctx, jac_out_.view(), out->data());
-    }
+    jac_out_.resize(n, dF_dh ? n * P : 0);
+    jac_out_x_.resize(n, dF_dx ? u * P : 0);
+    if (dF_dh) dF_dh->resize(n, n * P);
+    if (dF_dx) dF_dx->resize(n, u * P);
+    for_each_shard<B>(ctx, P, [&](Index p0, Index pk) {
+      const auto pre = jac_pre_.col_block(p0, pk), next = jac_next_.col_block(p0, pk);
+      const auto slope = jac_slope_.col_block(p0, pk);
+      B::gemm(ctx, Trans::no, Trans::no, S(1), w.wR, states.col_block(p0, pk), S(0), pre);
+      B::gemm(ctx, Trans::no, Trans::no, S(1), w.wI, inputs.col_block(p0, pk), S(1), pre);
+      B::tanh_bias(ctx, pre, w.bR, next);
+      B::fill(ctx, pre, S(1));
+      B::tanh_backward(ctx, pre, next, slope);
+      if (dF_dh) {
+        const auto out = jac_out_.col_block(p0 * n, pk * n);
+        B::scale_rows_blocks(ctx, slope, w.wR, S(0), out);
+        B::copy_to_host(ctx, out, dF_dh->data() + p0 * n * n);
+      }
+      if (dF_dx) {
+        const auto out = jac_out_x_.col_block(p0 * u, pk * u);
+        B::scale_rows_blocks(ctx, slope, w.wI, S(0), out);
+        B::copy_to_host(ctx, out, dF_dx->data() + p0 * u * n);
+      }
+    });
   }
 
  private:
@@ -143,7 +154,7 @@ class VanillaRnnCell {
   Index T_ = 0, B_ = 0;
   bool had_initial_ = false;
   Matrix<B, S> states_, pre_, d_pre_, d_first_;
-  Matrix<B, S> jac_pre_, jac_next_, jac_slope_, jac_out_;
+  Matrix<B, S> jac_pre_, jac_next_, jac_slope_, jac_out_, jac_out_x_;
 };
 
 }  // namespace ctd

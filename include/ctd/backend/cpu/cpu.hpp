@@ -318,13 +318,11 @@ struct cpu {
   //   block p of y = diag(d[:, p]) w_p + beta * block p of y,
   // where w_p is w itself when w has m columns (shared by every block) or
   // block p of w when it has m * d.cols (w may then be y: in-place scaling).
-  // beta == 0 overwrites. Points are independent, so they are shared among
-  // the threads when the work is large enough to pay for waking them.
+  // beta == 0 overwrites.
   template <class S>
   static void scale_rows_blocks(context&, ConstView<S> d, ConstView<S> w, S beta, MatrixView<S> y) {
     const Index points = d.cols, m = points > 0 ? y.cols / points : 0;
     const bool shared = w.cols == m;
-#pragma omp parallel for if (y.size() > (Index(1) << 16))
     for (Index p = 0; p < points; ++p) {
       const auto dp = col(d, p);
       for (Index j = 0; j < m; ++j) {

@@ -1,0 +1,336 @@
+// bench_cuda — the tutorial workloads on the CUDA backend, against PyTorch
+// CUDA and JAX on the same GPU (reference_gpu.py, run in the same
+// invocation) and against our CPU backend on this machine's cores:
+//   a  integrator vanilla RNN training step (n 100, B 128, T 25)
+//   b  decision GRU training step (n 100, B 128, T 25)
+//   c  one Adam step of the fixed-point finder on 10000 x 100 candidates
+//   e  one FORCE training pass (n 500, m 20, 300 steps, RLS every step)
+// A training step is the trainer's: loss and BPTT gradient, global-norm
+// clipping, Adam, on a batch already on the device (the references also
+// generate their batches before timing). For a and b the step also runs
+// with its forward and backward time loops replayed as CUDA graphs, and the
+// kernel launches one time step costs are counted from the captured graphs.
+// Every timed step ends with a stream synchronisation, as the references'
+// do (torch.cuda.synchronize, block_until_ready).
+//
+//   bench_cuda [--json FILE] [--no-reference] [--python PYTHON]
+//
+// Without a GPU it says so and exits with 77.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+#include <omp.h>
+
+#include "common/harness.hpp"
+#include "ctd/analysis/fixed_point_finder.hpp"
+#include "ctd/backend/cpu/cpu.hpp"
+#include "ctd/backend/cuda/cuda.hpp"
+#include "ctd/backend/cuda/graph.hpp"
+#include "ctd/cells/gru.hpp"
+#include "ctd/cells/vanilla.hpp"
+#include "ctd/force/force_trainer.hpp"
+#include "ctd/tasks/chaotic_teacher.hpp"
+#include "ctd/tasks/white_noise.hpp"
+#include "ctd/train/adam.hpp"
+#include "ctd/train/regularize.hpp"
+#include "ctd/train/rnn_regressor.hpp"
+
+namespace {
+
+using namespace ctd;
+
+constexpr Index n = 100, u = 1, o = 1, T = 25, batch = 128;
+
+// The tutorials' supervised runs (SPEC §3). Cell inits are given as their
+// fields in order: each backend has its own Init type.
+struct SupervisedRun {
+  bool decision;
+  AdamOptions adam;
+  float l2;
+};
+const SupervisedRun integrator_run{false, {0.025, 0.99975, 0.9, 0.999, 0.1}, 2e-4f};
+const SupervisedRun decision_run{true, {0.04, 0.9999, 0.9, 0.999, 0.1}, 2e-5f};
+const auto vanilla_init = std::tuple{0.85f, 0.1f};
+const auto gru_init = std::tuple{1.0f, 1.0f, 0.1f};
+
+SequenceBatch<float> batch_for(const SupervisedRun& run) {
+  Rng rng(1);
+  return run.decision ? decision_batch<float>(rng, batch) : integrator_batch<float>(rng, batch);
+}
+
+// The trainer's step (examples/common/supervised_training.hpp), unchanged.
+template <template <class, class> class Cell, class B>
+class TrainingStep {
+ public:
+  template <class Init>
+  TrainingStep(typename B::context& ctx, const SupervisedRun& run, const Init& init)
+      : model_(n, u, o), adam_(model_.parameters().total_size(), run.adam), l2_(run.l2) {
+    Rng rng(0);
+    model_.initialize(ctx, rng, std::make_from_tuple<typename Cell<B, float>::Init>(init));
+    model_.load(ctx, batch_for(run));
+  }
+  double operator()(typename B::context& ctx) {
+    const double loss = model_.loss_and_gradient(ctx, l2_).total();
+    clip_global_norm<B, float>(ctx, model_.parameters().grads(), 10.0f);
+    adam_.update(ctx, model_.parameters().values(), model_.parameters().grads());
+    B::synchronize(ctx);
+    return loss;
+  }
+
+ private:
+  RnnRegressor<Cell, B, float> model_;
+  Adam<B, float> adam_;
+  float l2_;
+};
+
+// The same step composed from the model's public parts (what
+// RnnRegressor::loss_and_gradient does), with everything between the host
+// trips recorded once and replayed as a CUDA graph: the forward time loop
+// with the readout, and the backward time loop with the readout's and the
+// L2 penalty's gradients. The three host trips stay: the loss, the penalty
+// and the gradient norm for clipping.
+template <template <class, class> class Cell>
+class GraphTrainingStep {
+ public:
+  template <class Init>
+  GraphTrainingStep(CudaContext& ctx, const SupervisedRun& run, const Init& init)
+      : model_(n, u, o), adam_(model_.parameters().total_size(), run.adam), l2_(run.l2) {
+    Rng rng(0);
+    model_.initialize(ctx, rng, std::make_from_tuple<typename Cell<cuda, float>::Init>(init));
+    const SequenceBatch<float> b = batch_for(run);
+    x_ = upload<cuda, float>(ctx, b.inputs);
+    y_ = upload<cuda, float>(ctx, b.targets);
+    mask_ = upload<cuda, float>(ctx, b.mask);
+    out_.resize(o, T * batch);
+    d_out_.resize(o, T * batch);
+    d_states_.resize(n, T * batch);
+    // Once eagerly, so every workspace has its size before the recording.
+    enqueue_forward(ctx);
+    enqueue_backward(ctx);
+    forward_.capture(ctx, [&] { enqueue_forward(ctx); });
+    backward_.capture(ctx, [&] { enqueue_backward(ctx); });
+  }
+  double operator()(CudaContext& ctx) {
+    auto& p = model_.parameters();
+    forward_.launch(ctx);
+    const double mse = cuda::masked_mse(ctx, out_.view(), y_.view(), mask_.view(), d_out_.view());
+    backward_.launch(ctx);
+    const double penalty = l2_ * cuda::sum_squares(ctx, ConstView<float>(p.values()));
+    clip_global_norm<cuda, float>(ctx, p.grads(), 10.0f);
+    adam_.update(ctx, p.values(), p.grads());
+    cuda::synchronize(ctx);
+    return mse + penalty;
+  }
+  std::size_t forward_kernels() const { return forward_.kernel_count(); }
+  std::size_t backward_kernels() const { return backward_.kernel_count(); }
+
+ private:
+  void enqueue_forward(CudaContext& ctx) {
+    auto& p = model_.parameters();
+    cuda::fill(ctx, p.grads(), 0.0f);
+    const auto states = model_.cell().forward(ctx, model_.cell_values(), x_.view(), {}, T, batch);
+    cuda::gemm(ctx, Trans::no, Trans::no, 1.0f, ConstView<float>(p.value("wO")), states.col_block(batch, T * batch),
+               0.0f, out_.view());
+    cuda::add_columnwise(ctx, ConstView<float>(p.value("bO")), out_.view());
+  }
+  void enqueue_backward(CudaContext& ctx) {
+    auto& p = model_.parameters();
+    const auto h = model_.cell().states().col_block(batch, T * batch);
+    cuda::gemm(ctx, Trans::no, Trans::yes, 1.0f, ConstView<float>(d_out_.view()), h, 1.0f, p.grad("wO"));
+    cuda::add_row_sums(ctx, ConstView<float>(d_out_.view()), p.grad("bO"));
+    cuda::gemm(ctx, Trans::yes, Trans::no, 1.0f, ConstView<float>(p.value("wO")), ConstView<float>(d_out_.view()),
+               0.0f, d_states_.view());
+    const auto g = Cell<cuda, float>::grads(p);
+    model_.cell().backward(ctx, model_.cell_values(), &g, x_.view(), d_states_.view(), {}, {});
+    cuda::axpy(ctx, 2 * l2_, ConstView<float>(p.values()), p.grads());
+  }
+
+  RnnRegressor<Cell, cuda, float> model_;
+  Adam<cuda, float> adam_;
+  float l2_;
+  Matrix<cuda, float> x_, y_, mask_, out_, d_out_, d_states_;
+  CudaGraph forward_, backward_;
+};
+
+// Kernels one time step launches in the cell's forward and backward loops:
+// the difference between recordings of T and T - 1 steps.
+template <template <class, class> class Cell, class Init>
+std::pair<std::size_t, std::size_t> kernels_per_time_step(CudaContext& ctx, const Init& init) {
+  Parameters<cuda, float> params(Cell<cuda, float>::specs(n, u));
+  const auto w = Cell<cuda, float>::values(params);
+  Rng rng(0);
+  Cell<cuda, float>::initialize(ctx, w, rng, std::make_from_tuple<typename Cell<cuda, float>::Init>(init));
+  const Matrix<cuda, float> x(u, T * batch);
+  Matrix<cuda, float> d_states(n, T * batch);
+  const auto recorded = [&](Index steps) {
+    Cell<cuda, float> cell(n, u);
+    const auto inputs = x.col_block(0, steps * batch);
+    const auto d = d_states.col_block(0, steps * batch);
+    cell.forward(ctx, w, inputs, {}, steps, batch);
+    cell.backward(ctx, w, nullptr, inputs, d, {}, {});
+    CudaGraph forward, backward;
+    forward.capture(ctx, [&] { cell.forward(ctx, w, inputs, {}, steps, batch); });
+    backward.capture(ctx, [&] { cell.backward(ctx, w, nullptr, inputs, d, {}, {}); });
+    return std::pair{forward.kernel_count(), backward.kernel_count()};
+  };
+  const auto [f1, b1] = recorded(T);
+  const auto [f0, b0] = recorded(T - 1);
+  return {f1 - f0, b1 - b0};
+}
+
+// The finder's Adam step (workload c): a random tutorial GRU, candidates
+// from 400 decision trials x 25 steps, F = one step at x* = 0.
+template <class B>
+bench::Timing finder_step(typename B::context& ctx, int samples) {
+  Rng rng(0);
+  RnnRegressor<GruCell, B, float> model(n, u, o);
+  model.initialize(ctx, rng, {1.0f, 1.0f, 0.1f});
+  const Index trials = 400;
+  model.load(ctx, decision_batch<float>(rng, trials));
+  model.forward(ctx);
+  const HostMatrix<float> states = download<B, float>(ctx, model.states());
+  const HostMatrix<float> candidates = states.rightCols(states.cols() - trials);
+  StepMap<GruCell<B, float>> map(GruCell<B, float>(n, u), model.cell_values());
+  FixedPointOptimizer<StepMap<GruCell<B, float>>> optimizer(ctx, map, candidates, HostMatrix<float>::Zero(u, 1),
+                                                            FixedPointOptions{});
+  return bench::time_ms(
+      [&] {
+        optimizer.step(ctx);
+        B::synchronize(ctx);
+      },
+      3, samples);
+}
+
+// One FORCE training pass (workload e), P and wO carried from pass to pass.
+template <class B>
+bench::Timing force_pass(typename B::context& ctx, int samples) {
+  const Index esn_n = 500, m = 20;
+  Rng rng(0);
+  cpu::context teacher_ctx;
+  const HostMatrix<float> targets = chaotic_teacher_targets<cpu, double>(teacher_ctx, rng).cast<float>();
+  Parameters<B, float> params(EsnCell<B, float>::specs(esn_n, u, m));
+  const auto w = EsnCell<B, float>::values(params);
+  EsnCell<B, float>::initialize(ctx, w, rng, {});
+  const EsnCell<B, float> cell(esn_n, u, m, 0.1f);
+  ForceTrainer<B, float> trainer(ctx, cell, w, targets);
+  return bench::time_ms([&] { trainer.train_pass(ctx); }, 2, samples);
+}
+
+// The reference rows of reference_gpu.py, run with `python`.
+std::optional<nlohmann::json> run_gpu_reference(const std::string& python) {
+  const auto out = std::filesystem::temp_directory_path() / "ctd_reference_gpu.json";
+  const std::string cmd = python + " '" CTD_GPU_REFERENCE_SCRIPT "' --json '" + out.string() + "'";
+  fmt::print("running the GPU reference: {}\n", cmd);
+  std::fflush(stdout);
+  if (std::system(cmd.c_str()) != 0) {
+    fmt::print("the GPU reference failed; its rows are n/a\n");
+    return std::nullopt;
+  }
+  std::ifstream in(out);
+  return nlohmann::json::parse(in)["results"];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json, python = "python3";
+  bool reference = true;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc)
+      json = argv[++i];
+    else if (!std::strcmp(argv[i], "--python") && i + 1 < argc)
+      python = argv[++i];
+    else if (!std::strcmp(argv[i], "--no-reference"))
+      reference = false;
+    else {
+      fmt::print(stderr, "usage: bench_cuda [--json FILE] [--no-reference] [--python PYTHON]\n");
+      return 2;
+    }
+  }
+  if (const std::string why = cuda_unavailable_reason(); !why.empty()) {
+    fmt::print("skipped: no GPU ({})\n", why);
+    return 77;
+  }
+  CudaContext gpu;
+  cpu::context host;
+  cudaDeviceProp prop{};
+  CTD_CUDA_CHECK(cudaGetDeviceProperties(&prop, gpu.device()));
+  const std::string cpu_label = fmt::format("ctd CPU backend, {} threads", omp_get_max_threads());
+
+  struct Ours {
+    std::string workload;
+    std::string label;
+    bench::Timing timing;
+    double flops;
+  };
+  std::vector<Ours> ours;
+  std::vector<std::pair<std::string, bench::Timing>> cpu_rows;  // workload -> our CPU backend
+
+  // a, b: training steps, eager and with the time loops as graphs.
+  const auto supervised = [&]<template <class, class> class Cell>(const std::string& workload,
+                                                                  const SupervisedRun& run, const auto& init,
+                                                                  double flops) {
+    TrainingStep<Cell, cuda> eager(gpu, run, init);
+    ours.push_back({workload, "GPU, eager", bench::time_ms([&] { eager(gpu); }, 10, 100), flops});
+    GraphTrainingStep<Cell> graphed(gpu, run, init);
+    ours.push_back({workload, "GPU, time loops as graphs", bench::time_ms([&] { graphed(gpu); }, 10, 100), flops});
+    // Both made the same number of steps from the same start on the same
+    // batch, so the composed step must agree with the trainer's.
+    const double eager_loss = eager(gpu), graphed_loss = graphed(gpu);
+    require(std::abs(graphed_loss - eager_loss) <= 1e-4 * std::abs(eager_loss),
+            fmt::format("{}: the graph step's loss {} differs from the trainer's {}", workload, graphed_loss,
+                        eager_loss));
+    const auto [fwd, bwd] = kernels_per_time_step<Cell>(gpu, init);
+    // Outside the graphs: masked_mse (3 kernels), the L2 and clipping norms
+    // (2 each), the clip's scale (when it clips) and Adam (1).
+    fmt::print("{}: kernel launches per time step: forward {}, backward {}; per training step {} + {} in the "
+               "two graphs and 8 or 9 outside them\n",
+               workload, fwd, bwd, graphed.forward_kernels(), graphed.backward_kernels());
+    TrainingStep<Cell, cpu> on_cpu(host, run, init);
+    cpu_rows.push_back({workload, bench::time_ms([&] { on_cpu(host); }, 3, 30)});
+  };
+  supervised.template operator()<VanillaRnnCell>("a integrator training step", integrator_run, vanilla_init,
+                                                  195.2e6);
+  supervised.template operator()<GruCell>("b decision GRU training step", decision_run, gru_init, 581.8e6);
+  ours.push_back({"c fixed-point Adam step", "GPU, 10000 x 100", finder_step<cuda>(gpu, 100), 1212e6});
+  cpu_rows.push_back({"c fixed-point Adam step", finder_step<cpu>(host, 20)});
+  ours.push_back({"e FORCE training pass", "GPU, 300 steps", force_pass<cuda>(gpu, 30), 468.6e6});
+  cpu_rows.push_back({"e FORCE training pass", force_pass<cpu>(host, 10)});
+
+  const std::optional<nlohmann::json> ref = reference ? run_gpu_reference(python) : std::nullopt;
+  // Reference rows (workload key in reference_gpu.py, variant) per workload.
+  const std::vector<std::tuple<std::string, std::string, std::string>> references = {
+      {"a integrator training step", "a_integrator_vrnn_train", "torch CUDA, hand loop + autograd"},
+      {"a integrator training step", "a_integrator_vrnn_train", "torch CUDA, nn.RNN (cuDNN)"},
+      {"a integrator training step", "a_integrator_vrnn_train", "JAX jit, lax.scan"},
+      {"b decision GRU training step", "b_gru_decision_train", "torch CUDA, hand loop + autograd"},
+      {"b decision GRU training step", "b_gru_decision_train", "torch CUDA, nn.GRU (cuDNN, other gate eqs)"},
+      {"b decision GRU training step", "b_gru_decision_train", "JAX jit, lax.scan"},
+      {"c fixed-point Adam step", "c_fixed_point_adam_step", "torch CUDA, autograd + Adam"},
+      {"c fixed-point Adam step", "c_fixed_point_adam_step", "JAX jit"},
+      {"e FORCE training pass", "e_force_train_pass_300", "torch CUDA, in-place (mv, addr_)"},
+      {"e FORCE training pass", "e_force_train_pass_300", "JAX jit, lax.scan"},
+  };
+  std::vector<bench::Row> rows;
+  for (const auto& mine : ours) {
+    for (const auto& [workload, key, variant] : references)
+      if (workload == mine.workload)
+        rows.push_back({mine.workload, mine.label, mine.timing, variant, bench::reference_ms(ref, key, variant),
+                        mine.flops});
+    for (const auto& [workload, timing] : cpu_rows)
+      if (workload == mine.workload)
+        rows.push_back({mine.workload, mine.label, mine.timing, cpu_label, timing.median_ms, mine.flops});
+  }
+  fmt::print("\nGPU: {}; CPU: {} threads\n", prop.name, omp_get_max_threads());
+  bench::report(rows, json);
+  return 0;
+}

@@ -1,0 +1,234 @@
+#pragma once
+// The CUDA backend: cuBLAS for the dense algebra, our own kernels for the
+// fused element-wise passes, reductions and random fills. Same semantics as
+// the CPU backend, operation for operation, so every model runs unchanged.
+//
+// How it is built. This header is plain host C++: model code that uses the
+// backend (cells, trainers, finders, FORCE) is compiled by the host compiler
+// like any other C++. The kernels live in ctd/backend/cuda/kernels.cu, the
+// one file nvcc compiles (for float and double); link it once into a
+// program, e.g. through the ctd::cuda CMake target. Keeping model code away
+// from nvcc is deliberate: cudafe++ (CUDA 13) rejects valid C++20 the models
+// use, and g++ compiles it several times faster.
+//
+// Memory is plain cudaMalloc (never managed memory); everything runs on the
+// context's stream in order. Operations that return a scalar (sum_squares,
+// dot, masked_mse) wait for it; copies to and from the host wait too, so a
+// host buffer may be reused as soon as they return. Everything else only
+// enqueues work.
+#include <algorithm>
+#include <cassert>
+#include <cstdint>
+#include <type_traits>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "ctd/backend/cuda/blas.hpp"
+#include "ctd/backend/cuda/context.hpp"
+#include "ctd/backend/cuda/error.hpp"
+#include "ctd/core/backend.hpp"
+
+namespace ctd {
+
+struct cuda {
+  using context = CudaContext;
+
+  // ---- storage ------------------------------------------------------------
+  // Zero-filled, like the CPU backend's memory. The fill runs on the legacy
+  // default stream, which every context's (blocking) stream waits for.
+  template <class S>
+  static S* allocate(Index count) {
+    if (count <= 0) return nullptr;
+    const std::size_t bytes = static_cast<std::size_t>(count) * sizeof(S);
+    void* p = nullptr;
+    CTD_CUDA_CHECK(cudaMalloc(&p, bytes));
+    const cudaError_t status = cudaMemsetAsync(p, 0, bytes, cudaStreamLegacy);
+    if (status != cudaSuccess) cudaFree(p);
+    CTD_CUDA_CHECK(status);
+    return static_cast<S*>(p);
+  }
+  // Errors are ignored: this runs in destructors, possibly while an earlier
+  // CUDA failure's exception is on its way to the caller (a failing
+  // cudaFree of our own pointer can only repeat that failure).
+  template <class S>
+  static void deallocate(S* p) noexcept {
+    cudaFree(const_cast<std::remove_const_t<S>*>(p));
+  }
+  // src: a contiguous column-major host array of dst's shape.
+  template <class S>
+  static void copy_from_host(context& ctx, const S* src, MatrixView<S> dst) {
+    if (dst.size() == 0) return;
+    CTD_CUDA_CHECK(cudaMemcpy2DAsync(dst.data, dst.ld * sizeof(S), src, dst.rows * sizeof(S),
+                                     dst.rows * sizeof(S), dst.cols, cudaMemcpyHostToDevice, ctx.stream()));
+    synchronize(ctx);
+  }
+  // dst: a contiguous column-major host array of src's shape.
+  template <class S>
+  static void copy_to_host(context& ctx, ConstView<S> src, S* dst) {
+    if (src.size() == 0) return;
+    CTD_CUDA_CHECK(cudaMemcpy2DAsync(dst, src.rows * sizeof(S), src.data, src.ld * sizeof(S),
+                                     src.rows * sizeof(S), src.cols, cudaMemcpyDeviceToHost, ctx.stream()));
+    synchronize(ctx);
+  }
+  template <class S>
+  static void copy(context& ctx, ConstView<S> src, MatrixView<S> dst) {
+    assert(src.rows == dst.rows && src.cols == dst.cols);
+    if (dst.size() == 0) return;
+    CTD_CUDA_CHECK(cudaMemcpy2DAsync(dst.data, dst.ld * sizeof(S), src.data, src.ld * sizeof(S),
+                                     dst.rows * sizeof(S), dst.cols, cudaMemcpyDeviceToDevice, ctx.stream()));
+  }
+  template <class S>
+  static void fill(context& ctx, MatrixView<S> y, S value);
+  static void synchronize(context& ctx) { CTD_CUDA_CHECK(cudaStreamSynchronize(ctx.stream())); }
+
+  // ---- parallelism over independent trials ------------------------------------
+  // One shard: every operation is already parallel over the whole batch on
+  // the device, and one stream keeps them in order.
+  static Index shards(const context&) { return 1; }
+  template <class F>
+  static void parallel_for(context&, Index count, F&& f) {
+    for (Index k = 0; k < count; ++k) f(k);
+  }
+
+  // ---- dense linear algebra (cuBLAS) ----------------------------------------
+  // C = alpha * op(A) op(B) + beta * C; beta == 0 overwrites C (even NaN).
+  template <class S>
+  static void gemm(context& ctx, Trans ta, Trans tb, S alpha, ConstView<S> a, ConstView<S> b, S beta,
+                   MatrixView<S> c) {
+    const Index k = ta == Trans::no ? a.cols : a.rows;
+    assert((ta == Trans::no ? a.rows : a.cols) == c.rows);
+    assert((tb == Trans::no ? b.rows : b.cols) == k && (tb == Trans::no ? b.cols : b.rows) == c.cols);
+    if (c.size() == 0) return;
+    if (k == 0) return scale_or_zero(ctx, beta, c);
+    CTD_CUDA_CHECK(cuda_detail::gemm(ctx.blas(), op(ta), op(tb), int(c.rows), int(c.cols), int(k), &alpha,
+                                     a.data, ld(a), b.data, ld(b), &beta, c.data, ld(c)));
+  }
+  // y = alpha * op(A) x + beta * y, x and y column vectors.
+  template <class S>
+  static void gemv(context& ctx, Trans ta, S alpha, ConstView<S> a, ConstView<S> x, S beta, MatrixView<S> y) {
+    const Index inner = ta == Trans::no ? a.cols : a.rows;
+    assert(x.rows == inner && y.rows == (ta == Trans::no ? a.rows : a.cols));
+    if (y.rows == 0) return;
+    if (inner == 0) return scale_or_zero(ctx, beta, y);
+    CTD_CUDA_CHECK(cuda_detail::gemv(ctx.blas(), op(ta), int(a.rows), int(a.cols), &alpha, a.data, ld(a),
+                                     x.data, &beta, y.data));
+  }
+  // A += alpha * x y^T
+  template <class S>
+  static void ger(context& ctx, S alpha, ConstView<S> x, ConstView<S> y, MatrixView<S> a) {
+    assert(x.rows == a.rows && y.rows == a.cols);
+    if (a.size() == 0) return;
+    CTD_CUDA_CHECK(cuda_detail::ger(ctx.blas(), int(a.rows), int(a.cols), &alpha, x.data, y.data, a.data, ld(a)));
+  }
+  // y = alpha * A x + beta * y for symmetric A of which only the lower
+  // triangle is read.
+  template <class S>
+  static void symv(context& ctx, S alpha, ConstView<S> a, ConstView<S> x, S beta, MatrixView<S> y) {
+    assert(a.rows == a.cols && x.rows == a.rows && y.rows == a.rows);
+    if (y.rows == 0) return;
+    CTD_CUDA_CHECK(cuda_detail::symv(ctx.blas(), int(a.rows), &alpha, a.data, ld(a), x.data, &beta, y.data));
+  }
+  // Lower triangle of A += alpha * x x^T; the strictly upper triangle is
+  // left untouched.
+  template <class S>
+  static void syr(context& ctx, S alpha, ConstView<S> x, MatrixView<S> a) {
+    assert(a.rows == a.cols && x.rows == a.rows);
+    if (a.rows == 0) return;
+    CTD_CUDA_CHECK(cuda_detail::syr(ctx.blas(), int(a.rows), &alpha, x.data, a.data, ld(a)));
+  }
+  template <class S>
+  static void axpy(context& ctx, S alpha, ConstView<S> x, MatrixView<S> y);
+  template <class S>
+  static void scale(context& ctx, S alpha, MatrixView<S> y);
+
+  // ---- reductions and broadcasts ------------------------------------------
+  // Summed in double in a fixed order: the same inputs give the same bits.
+  template <class S>
+  static S sum_squares(context& ctx, ConstView<S> x);
+  template <class S>
+  static S dot(context& ctx, ConstView<S> x, ConstView<S> y);
+  // y (rows x 1) += sum over the columns of x: bias gradients.
+  template <class S>
+  static void add_row_sums(context& ctx, ConstView<S> x, MatrixView<S> y);
+  // y[:, j] += v for every column j: bias adds.
+  template <class S>
+  static void add_columnwise(context& ctx, ConstView<S> v, MatrixView<S> y);
+  // y[:, j] = v for every column j: a shared initial state for a batch.
+  template <class S>
+  static void broadcast_columns(context& ctx, ConstView<S> v, MatrixView<S> y);
+  // sum(mask * (out - target)^2) / sum(mask); writes its gradient to dout.
+  template <class S>
+  static S masked_mse(context& ctx, ConstView<S> out, ConstView<S> target, ConstView<S> mask,
+                      MatrixView<S> dout);
+
+  // ---- optimiser ------------------------------------------------------------
+  // Adam as jax.example_libraries.optimizers.adam; `step` counts from 0.
+  template <class S>
+  static void adam_update(context& ctx, MatrixView<S> x, ConstView<S> g, MatrixView<S> m, MatrixView<S> v,
+                          S lr, S b1, S b2, S eps, Index step);
+
+  // ---- random fills -----------------------------------------------------------
+  // Element k (column-major) is mean + stddev * Rng::normal_at(seed,
+  // counter + k), as on the CPU; the counter then advances by the count.
+  template <class S>
+  static void fill_normal(context& ctx, MatrixView<S> y, S mean, S stddev, Rng& rng);
+
+  // ---- fused cell passes (one kernel each; see cpu.hpp for the equations) ---
+  template <class S>
+  static void tanh_bias(context& ctx, ConstView<S> z, ConstView<S> b, MatrixView<S> h);
+  template <class S>
+  static void tanh_backward(context& ctx, ConstView<S> dh, ConstView<S> h, MatrixView<S> dz);
+  template <class S>
+  static void gru_gates(context& ctx, MatrixView<S> ru, ConstView<S> h, MatrixView<S> rh, S bfg);
+  template <class S>
+  static void gru_state(context& ctx, MatrixView<S> c, ConstView<S> u, ConstView<S> h, MatrixView<S> h_next);
+  template <class S>
+  static void gru_candidate_backward(context& ctx, ConstView<S> dh_next, ConstView<S> h, ConstView<S> u,
+                                     ConstView<S> c, MatrixView<S> dc_pre, MatrixView<S> du_pre,
+                                     MatrixView<S> dh);
+  template <class S>
+  static void gru_reset_backward(context& ctx, ConstView<S> drh, ConstView<S> h, ConstView<S> r,
+                                 MatrixView<S> dr_pre, MatrixView<S> dh);
+  template <class S>
+  static void esn_euler(context& ctx, S dt_over_tau, ConstView<S> drive, MatrixView<S> a, MatrixView<S> h);
+
+  // ---- analysis (see cpu.hpp for the block layouts) --------------------------
+  // y = alpha * (a - b)
+  template <class S>
+  static void scaled_difference(context& ctx, S alpha, ConstView<S> a, ConstView<S> b, MatrixView<S> y);
+  // y (1 x cols) = the squared norm of every column of x.
+  template <class S>
+  static void column_sum_squares(context& ctx, ConstView<S> x, MatrixView<S> y);
+  // Block p of y = diag(d[:, p]) w_p + beta * block p of y (w_p = w, or
+  // block p of w, which may be y itself).
+  template <class S>
+  static void scale_rows_blocks(context& ctx, ConstView<S> d, ConstView<S> w, S beta, MatrixView<S> y);
+  // Block p (r x r) of y += diag(v[:, p]).
+  template <class S>
+  static void add_diagonal_blocks(context& ctx, ConstView<S> v, MatrixView<S> y);
+
+ private:
+  static cublasOperation_t op(Trans t) { return t == Trans::no ? CUBLAS_OP_N : CUBLAS_OP_T; }
+  // cuBLAS wants a leading dimension of at least 1, also for empty views.
+  template <class S>
+  static int ld(ConstView<S> v) {
+    return int(std::max<Index>(v.ld, 1));
+  }
+  // y = beta * y, where beta == 0 overwrites (what GEMM/GEMV do with k = 0).
+  template <class S>
+  static void scale_or_zero(context& ctx, S beta, MatrixView<S> y) {
+    if (beta == S(0))
+      fill(ctx, y, S(0));
+    else if (beta != S(1))
+      scale(ctx, beta, y);
+  }
+};
+
+// Checked by the host compiler: nvcc's front end (CUDA 13) rejects the
+// lambda in the concept's parallel_for requirement, so kernels.cu skips it.
+#if !defined(__CUDACC__)
+static_assert(Backend<cuda>);
+#endif
+
+}  // namespace ctd

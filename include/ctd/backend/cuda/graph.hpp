@@ -1,0 +1,83 @@
+#pragma once
+// A recorded sequence of CUDA backend operations, replayed with one launch.
+//
+// A recurrent time loop is dozens of small kernels per step; launching them
+// one by one costs a few microseconds each on the host. Capturing the loop
+// once (e.g. a cell's forward over T steps) and replaying it as a CUDA graph
+// submits all of them at once. A replay repeats exactly what was recorded:
+// the same buffers, shapes and scalars (new data in the same buffers is
+// fine; workspaces must not be reallocated in between). Operations that
+// return a value to the host (sum_squares, dot, masked_mse, host copies)
+// cannot be recorded: capturing one throws.
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include "ctd/backend/cuda/context.hpp"
+#include "ctd/backend/cuda/error.hpp"
+
+namespace ctd {
+
+class CudaGraph {
+ public:
+  // Records what enqueue() puts on ctx's stream (nothing runs) and makes
+  // it ready to launch; replaces an earlier recording.
+  template <class Enqueue>
+  void capture(CudaContext& ctx, Enqueue&& enqueue) {
+    CTD_CUDA_CHECK(cudaStreamBeginCapture(ctx.stream(), cudaStreamCaptureModeThreadLocal));
+    try {
+      enqueue();
+    } catch (...) {
+      // Leave the stream usable; the exception says what could not be recorded.
+      cudaGraph_t partial = nullptr;
+      cudaStreamEndCapture(ctx.stream(), &partial);
+      if (partial) cudaGraphDestroy(partial);
+      cudaGetLastError();
+      throw;
+    }
+    cudaGraph_t graph = nullptr;
+    CTD_CUDA_CHECK(cudaStreamEndCapture(ctx.stream(), &graph));
+    graph_.reset(graph);
+    cudaGraphExec_t exec = nullptr;
+    CTD_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    exec_.reset(exec);
+  }
+
+  // Enqueues the recorded work on ctx's stream.
+  void launch(CudaContext& ctx) const {
+    require(exec_ != nullptr, "CudaGraph::launch: nothing has been captured");
+    CTD_CUDA_CHECK(cudaGraphLaunch(exec_.get(), ctx.stream()));
+  }
+
+  // Kernels in the recording (cuBLAS's included): the launches one replay
+  // stands for.
+  std::size_t kernel_count() const {
+    if (!graph_) return 0;
+    std::size_t count = 0;
+    CTD_CUDA_CHECK(cudaGraphGetNodes(graph_.get(), nullptr, &count));
+    std::vector<cudaGraphNode_t> nodes(count);
+    CTD_CUDA_CHECK(cudaGraphGetNodes(graph_.get(), nodes.data(), &count));
+    std::size_t kernels = 0;
+    for (auto node : nodes) {
+      cudaGraphNodeType type;
+      CTD_CUDA_CHECK(cudaGraphNodeGetType(node, &type));
+      if (type == cudaGraphNodeTypeKernel) ++kernels;
+    }
+    return kernels;
+  }
+
+ private:
+  // Releases ignore errors, as everywhere in the backend's destructors.
+  struct GraphRelease {
+    void operator()(cudaGraph_t g) const { cudaGraphDestroy(g); }
+  };
+  struct ExecRelease {
+    void operator()(cudaGraphExec_t e) const { cudaGraphExecDestroy(e); }
+  };
+  std::unique_ptr<CUgraph_st, GraphRelease> graph_;
+  std::unique_ptr<CUgraphExec_st, ExecRelease> exec_;
+};
+
+}  // namespace ctd

@@ -1,0 +1,477 @@
+// The CUDA backend's kernels: the element-wise passes, reductions and random
+// fills that cuda.hpp declares, for float and double. This is the one file
+// of ctd that nvcc compiles (with --extended-lambda); link it once into a
+// program, e.g. through the ctd::cuda CMake target.
+//
+// Element-wise passes are one kernel each: a grid-stride loop over the
+// elements of a (rows x cols) view, calling a device lambda with (i, j), so
+// strided views (the r/u halves of the GRU gates, time-step blocks) need no
+// copies. Reductions sum in double in a fixed order (block partials, then
+// one block over the partials), so the same inputs give the same bits.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+#include "ctd/backend/cuda/cuda.hpp"
+
+namespace ctd {
+namespace {
+
+constexpr int block_size = 256;
+// Enough blocks to fill an H100/H200 (132 SMs x 2048 threads); larger views
+// take several grid-stride rounds.
+constexpr Index max_blocks = 2048;
+
+template <class S>
+__device__ S& at(const MatrixView<S>& v, Index i, Index j) {
+  return v.data[i + j * v.ld];
+}
+template <class S>
+__device__ const S& at(const ConstView<S>& v, Index i, Index j) {
+  return v.data[i + j * v.ld];
+}
+
+__device__ float device_tanh(float x) { return tanhf(x); }
+__device__ double device_tanh(double x) { return tanh(x); }
+__device__ float device_sqrt(float x) { return sqrtf(x); }
+__device__ double device_sqrt(double x) { return sqrt(x); }
+
+// ---- element-wise passes ---------------------------------------------------
+
+template <class F>
+__global__ void for_each_element(F f, Index rows, Index total) {
+  const Index stride = Index(gridDim.x) * blockDim.x;
+  for (Index k = Index(blockIdx.x) * blockDim.x + threadIdx.x; k < total; k += stride) f(k % rows, k / rows);
+}
+
+// Runs f(i, j) for every element of a (rows x cols) view.
+template <class F>
+void for_each(CudaContext& ctx, Index rows, Index cols, F f, const char* name) {
+  const Index total = rows * cols;
+  if (total == 0) return;
+  const Index blocks = std::min<Index>((total + block_size - 1) / block_size, max_blocks);
+  for_each_element<<<unsigned(blocks), block_size, 0, ctx.stream()>>>(f, rows, total);
+  CTD_CUDA_CHECK_LAUNCH(name);
+}
+
+// ---- reductions -------------------------------------------------------------
+
+// Two sums at once: masked_mse needs the mask count and the squared error.
+struct Sums {
+  double first = 0, second = 0;
+};
+
+// Tree sum over the block in shared memory; every thread gets the totals.
+__device__ Sums block_sum(Sums s) {
+  __shared__ double first[block_size], second[block_size];
+  const int t = threadIdx.x;
+  first[t] = s.first;
+  second[t] = s.second;
+  __syncthreads();
+  for (int half = block_size / 2; half > 0; half /= 2) {
+    if (t < half) {
+      first[t] += first[t + half];
+      second[t] += second[t + half];
+    }
+    __syncthreads();
+  }
+  return {first[0], second[0]};
+}
+
+// Pass 1: block b sums f over its grid-stride share into partials[2b, 2b+1].
+template <class F>
+__global__ void reduce_blocks(F f, Index rows, Index total, double* partials) {
+  Sums s;
+  const Index stride = Index(gridDim.x) * blockDim.x;
+  for (Index k = Index(blockIdx.x) * blockDim.x + threadIdx.x; k < total; k += stride) {
+    const Sums v = f(k % rows, k / rows);
+    s.first += v.first;
+    s.second += v.second;
+  }
+  s = block_sum(s);
+  if (threadIdx.x == 0) {
+    partials[2 * blockIdx.x] = s.first;
+    partials[2 * blockIdx.x + 1] = s.second;
+  }
+}
+
+// Pass 2: one block sums `count` partial pairs into result[0, 1].
+__global__ void reduce_partials(const double* partials, int count, double* result) {
+  Sums s;
+  for (int k = threadIdx.x; k < count; k += block_size) {
+    s.first += partials[2 * k];
+    s.second += partials[2 * k + 1];
+  }
+  s = block_sum(s);
+  if (threadIdx.x == 0) {
+    result[0] = s.first;
+    result[1] = s.second;
+  }
+}
+
+// Sums f(i, j) -> Sums over a (rows x cols) view into ctx.reduction_result(),
+// on the device: a following kernel can use the sums without a host trip.
+template <class F>
+void reduce_on_device(CudaContext& ctx, Index rows, Index cols, F f, const char* name) {
+  const Index total = rows * cols;
+  const int blocks =
+      int(std::min<Index>((total + block_size - 1) / block_size, CudaContext::max_reduction_blocks));
+  if (blocks > 0) {
+    reduce_blocks<<<blocks, block_size, 0, ctx.stream()>>>(f, rows, total, ctx.reduction_partials());
+    CTD_CUDA_CHECK_LAUNCH(name);
+  }
+  reduce_partials<<<1, block_size, 0, ctx.stream()>>>(ctx.reduction_partials(), blocks, ctx.reduction_result());
+  CTD_CUDA_CHECK_LAUNCH("reduce_partials");
+}
+
+// The sums of the last reduce_on_device, on the host (waits for them).
+Sums fetch_sums(CudaContext& ctx) {
+  CTD_CUDA_CHECK(cudaMemcpyAsync(ctx.host_result(), ctx.reduction_result(), 2 * sizeof(double),
+                                 cudaMemcpyDeviceToHost, ctx.stream()));
+  CTD_CUDA_CHECK(cudaStreamSynchronize(ctx.stream()));
+  return {ctx.host_result()[0], ctx.host_result()[1]};
+}
+
+// Row sums: a block covers 32 rows; its 32 x 32 threads stride over the
+// columns (a warp reads 32 consecutive rows of one column: coalesced), then
+// the 32 partial sums of each row are added in order.
+constexpr int row_tile = 32;
+
+template <class S>
+__global__ void add_row_sums_kernel(ConstView<S> x, MatrixView<S> y) {
+  __shared__ double partial[row_tile][row_tile + 1];
+  const Index i = Index(blockIdx.x) * row_tile + threadIdx.x;
+  double s = 0;
+  if (i < x.rows)
+    for (Index j = threadIdx.y; j < x.cols; j += row_tile) s += at(x, i, j);
+  partial[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && i < x.rows) {
+    double total = 0;
+    for (int k = 0; k < row_tile; ++k) total += partial[k][threadIdx.x];
+    y.data[i] += S(total);
+  }
+}
+
+// Column norms: one warp per column (coalesced reads down the column), the
+// lanes' sums combined by shuffles.
+constexpr int warp_size = 32;
+
+template <class S>
+__global__ void column_sum_squares_kernel(ConstView<S> x, MatrixView<S> y) {
+  const int lane = threadIdx.x % warp_size;
+  const Index warps_per_block = blockDim.x / warp_size;
+  const Index stride = Index(gridDim.x) * warps_per_block;
+  // j is the same in every lane of a warp, so whole warps enter the shuffles.
+  for (Index j = Index(blockIdx.x) * warps_per_block + threadIdx.x / warp_size; j < x.cols; j += stride) {
+    double s = 0;
+    for (Index i = lane; i < x.rows; i += warp_size) {
+      const double v = at(x, i, j);
+      s += v * v;
+    }
+    for (int offset = warp_size / 2; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
+    if (lane == 0) y.data[j * y.ld] = S(s);
+  }
+}
+
+}  // namespace
+
+// ---- storage ------------------------------------------------------------------
+
+template <class S>
+void cuda::fill(context& ctx, MatrixView<S> y, S value) {
+  for_each(ctx, y.rows, y.cols, [=] __device__(Index i, Index j) { at(y, i, j) = value; }, "fill");
+}
+
+// ---- dense linear algebra (element-wise part) -----------------------------------
+
+template <class S>
+void cuda::axpy(context& ctx, S alpha, ConstView<S> x, MatrixView<S> y) {
+  assert(x.rows == y.rows && x.cols == y.cols);
+  for_each(ctx, y.rows, y.cols, [=] __device__(Index i, Index j) { at(y, i, j) += alpha * at(x, i, j); }, "axpy");
+}
+
+template <class S>
+void cuda::scale(context& ctx, S alpha, MatrixView<S> y) {
+  for_each(ctx, y.rows, y.cols, [=] __device__(Index i, Index j) { at(y, i, j) *= alpha; }, "scale");
+}
+
+// ---- reductions and broadcasts --------------------------------------------------
+
+template <class S>
+S cuda::sum_squares(context& ctx, ConstView<S> x) {
+  reduce_on_device(
+      ctx, x.rows, x.cols,
+      [=] __device__(Index i, Index j) -> Sums {
+        const double v = at(x, i, j);
+        return {v * v, 0.0};
+      },
+      "sum_squares");
+  return S(fetch_sums(ctx).first);
+}
+
+template <class S>
+S cuda::dot(context& ctx, ConstView<S> x, ConstView<S> y) {
+  assert(x.rows == y.rows && x.cols == y.cols);
+  reduce_on_device(
+      ctx, x.rows, x.cols,
+      [=] __device__(Index i, Index j) -> Sums { return {double(at(x, i, j)) * double(at(y, i, j)), 0.0}; },
+      "dot");
+  return S(fetch_sums(ctx).first);
+}
+
+template <class S>
+void cuda::add_row_sums(context& ctx, ConstView<S> x, MatrixView<S> y) {
+  assert(y.rows == x.rows);
+  if (x.rows == 0 || x.cols == 0) return;
+  const unsigned blocks = unsigned((x.rows + row_tile - 1) / row_tile);
+  add_row_sums_kernel<<<blocks, dim3(row_tile, row_tile), 0, ctx.stream()>>>(x, y);
+  CTD_CUDA_CHECK_LAUNCH("add_row_sums");
+}
+
+template <class S>
+void cuda::add_columnwise(context& ctx, ConstView<S> v, MatrixView<S> y) {
+  assert(v.rows == y.rows);
+  for_each(ctx, y.rows, y.cols, [=] __device__(Index i, Index j) { at(y, i, j) += v.data[i]; }, "add_columnwise");
+}
+
+template <class S>
+void cuda::broadcast_columns(context& ctx, ConstView<S> v, MatrixView<S> y) {
+  assert(v.rows == y.rows);
+  for_each(ctx, y.rows, y.cols, [=] __device__(Index i, Index j) { at(y, i, j) = v.data[i]; },
+           "broadcast_columns");
+}
+
+// The mask count and the squared error in one reduction; the gradient pass
+// reads the count on the device, so the only host trip is the returned loss.
+template <class S>
+S cuda::masked_mse(context& ctx, ConstView<S> out, ConstView<S> target, ConstView<S> mask, MatrixView<S> dout) {
+  assert(out.rows == target.rows && out.cols == target.cols && out.rows == mask.rows && out.cols == mask.cols);
+  assert(out.rows == dout.rows && out.cols == dout.cols);
+  reduce_on_device(
+      ctx, out.rows, out.cols,
+      [=] __device__(Index i, Index j) -> Sums {
+        const double m = at(mask, i, j), d = double(at(out, i, j)) - double(at(target, i, j));
+        return {m, m * d * d};
+      },
+      "masked_mse");
+  const double* sums = ctx.reduction_result();
+  for_each(
+      ctx, dout.rows, dout.cols,
+      [=] __device__(Index i, Index j) {
+        const double count = sums[0];
+        // Nothing is written for an empty mask: the host throws below.
+        if (count > 0) at(dout, i, j) = (S(2) / S(count)) * ((at(out, i, j) - at(target, i, j)) * at(mask, i, j));
+      },
+      "masked_mse_gradient");
+  const Sums s = fetch_sums(ctx);
+  require(s.first > 0, "masked_mse: the mask selects no entries");
+  return S(s.second / s.first);
+}
+
+// ---- optimiser ---------------------------------------------------------------
+
+template <class S>
+void cuda::adam_update(context& ctx, MatrixView<S> x, ConstView<S> g, MatrixView<S> m, MatrixView<S> v, S lr,
+                       S b1, S b2, S eps, Index step) {
+  // The bias corrections on the host, computed as the CPU backend does.
+  const S c1 = S(1) / (S(1) - std::pow(b1, S(step + 1)));
+  const S c2 = S(1) / (S(1) - std::pow(b2, S(step + 1)));
+  for_each(
+      ctx, x.rows, x.cols,
+      [=] __device__(Index i, Index j) {
+        const S gi = at(g, i, j);
+        S& mi = at(m, i, j);
+        S& vi = at(v, i, j);
+        mi = b1 * mi + (S(1) - b1) * gi;
+        vi = b2 * vi + (S(1) - b2) * (gi * gi);
+        at(x, i, j) -= lr * (mi * c1) / (device_sqrt(vi * c2) + eps);
+      },
+      "adam_update");
+}
+
+// ---- random fills --------------------------------------------------------------
+
+template <class S>
+void cuda::fill_normal(context& ctx, MatrixView<S> y, S mean, S stddev, Rng& rng) {
+  const std::uint64_t seed = rng.seed, first = rng.counter;
+  const Index rows = y.rows;
+  for_each(
+      ctx, y.rows, y.cols,
+      [=] __device__(Index i, Index j) {
+        at(y, i, j) = mean + stddev * static_cast<S>(Rng::normal_at(seed, first + std::uint64_t(i + j * rows)));
+      },
+      "fill_normal");
+  rng.counter += std::uint64_t(y.size());
+}
+
+// ---- fused cell passes ------------------------------------------------------------
+
+template <class S>
+void cuda::tanh_bias(context& ctx, ConstView<S> z, ConstView<S> b, MatrixView<S> h) {
+  for_each(
+      ctx, h.rows, h.cols, [=] __device__(Index i, Index j) { at(h, i, j) = device_tanh(at(z, i, j) + b.data[i]); },
+      "tanh_bias");
+}
+
+template <class S>
+void cuda::tanh_backward(context& ctx, ConstView<S> dh, ConstView<S> h, MatrixView<S> dz) {
+  for_each(
+      ctx, h.rows, h.cols,
+      [=] __device__(Index i, Index j) {
+        const S hij = at(h, i, j);
+        at(dz, i, j) = at(dh, i, j) * (S(1) - hij * hij);
+      },
+      "tanh_backward");
+}
+
+template <class S>
+void cuda::gru_gates(context& ctx, MatrixView<S> ru, ConstView<S> h, MatrixView<S> rh, S bfg) {
+  const Index n = h.rows;
+  for_each(
+      ctx, h.rows, h.cols,
+      [=] __device__(Index i, Index j) {
+        S& r = at(ru, i, j);
+        S& u = at(ru, i + n, j);
+        r = S(0.5) * (device_tanh(S(0.5) * r) + S(1));
+        u = S(0.5) * (device_tanh(S(0.5) * (u + bfg)) + S(1));
+        at(rh, i, j) = r * at(h, i, j);
+      },
+      "gru_gates");
+}
+
+template <class S>
+void cuda::gru_state(context& ctx, MatrixView<S> c, ConstView<S> u, ConstView<S> h, MatrixView<S> h_next) {
+  for_each(
+      ctx, h.rows, h.cols,
+      [=] __device__(Index i, Index j) {
+        S& cij = at(c, i, j);
+        cij = device_tanh(cij);
+        const S uij = at(u, i, j);
+        at(h_next, i, j) = uij * at(h, i, j) + (S(1) - uij) * cij;
+      },
+      "gru_state");
+}
+
+template <class S>
+void cuda::gru_candidate_backward(context& ctx, ConstView<S> dh_next, ConstView<S> h, ConstView<S> u,
+                                  ConstView<S> c, MatrixView<S> dc_pre, MatrixView<S> du_pre, MatrixView<S> dh) {
+  for_each(
+      ctx, h.rows, h.cols,
+      [=] __device__(Index i, Index j) {
+        const S d = at(dh_next, i, j), uij = at(u, i, j), cij = at(c, i, j);
+        at(dc_pre, i, j) = d * (S(1) - uij) * (S(1) - cij * cij);
+        at(du_pre, i, j) = d * (at(h, i, j) - cij) * uij * (S(1) - uij);
+        at(dh, i, j) += d * uij;
+      },
+      "gru_candidate_backward");
+}
+
+template <class S>
+void cuda::gru_reset_backward(context& ctx, ConstView<S> drh, ConstView<S> h, ConstView<S> r,
+                              MatrixView<S> dr_pre, MatrixView<S> dh) {
+  for_each(
+      ctx, h.rows, h.cols,
+      [=] __device__(Index i, Index j) {
+        const S d = at(drh, i, j), rij = at(r, i, j);
+        at(dr_pre, i, j) = d * at(h, i, j) * rij * (S(1) - rij);
+        at(dh, i, j) += d * rij;
+      },
+      "gru_reset_backward");
+}
+
+template <class S>
+void cuda::esn_euler(context& ctx, S dt_over_tau, ConstView<S> drive, MatrixView<S> a, MatrixView<S> h) {
+  for_each(
+      ctx, a.rows, a.cols,
+      [=] __device__(Index i, Index j) {
+        S& aij = at(a, i, j);
+        aij += dt_over_tau * (at(drive, i, j) - aij);
+        at(h, i, j) = device_tanh(aij);
+      },
+      "esn_euler");
+}
+
+// ---- analysis ----------------------------------------------------------------------
+
+template <class S>
+void cuda::scaled_difference(context& ctx, S alpha, ConstView<S> a, ConstView<S> b, MatrixView<S> y) {
+  assert(a.rows == y.rows && a.cols == y.cols && b.rows == y.rows && b.cols == y.cols);
+  for_each(
+      ctx, y.rows, y.cols, [=] __device__(Index i, Index j) { at(y, i, j) = alpha * (at(a, i, j) - at(b, i, j)); },
+      "scaled_difference");
+}
+
+template <class S>
+void cuda::column_sum_squares(context& ctx, ConstView<S> x, MatrixView<S> y) {
+  assert(y.rows * y.cols == x.cols);
+  if (x.cols == 0) return;
+  const Index warps_per_block = block_size / warp_size;
+  const Index blocks = std::min<Index>((x.cols + warps_per_block - 1) / warps_per_block, max_blocks);
+  column_sum_squares_kernel<<<unsigned(blocks), block_size, 0, ctx.stream()>>>(x, y);
+  CTD_CUDA_CHECK_LAUNCH("column_sum_squares");
+}
+
+template <class S>
+void cuda::scale_rows_blocks(context& ctx, ConstView<S> d, ConstView<S> w, S beta, MatrixView<S> y) {
+  const Index points = d.cols, m = points > 0 ? y.cols / points : 0;
+  if (m == 0) return;
+  assert(d.rows == y.rows && w.rows == y.rows && y.cols == m * points && (w.cols == m || w.cols == y.cols));
+  const bool shared = w.cols == m;
+  for_each(
+      ctx, y.rows, y.cols,
+      [=] __device__(Index i, Index j) {
+        const Index p = j / m;
+        const S scaled = at(d, i, p) * at(w, i, shared ? j - p * m : j);
+        S& yij = at(y, i, j);
+        yij = beta == S(0) ? scaled : scaled + beta * yij;
+      },
+      "scale_rows_blocks");
+}
+
+template <class S>
+void cuda::add_diagonal_blocks(context& ctx, ConstView<S> v, MatrixView<S> y) {
+  const Index r = v.rows;
+  assert(y.rows == r && y.cols == r * v.cols);
+  for_each(
+      ctx, v.rows, v.cols, [=] __device__(Index i, Index p) { at(y, i, p * r + i) += at(v, i, p); },
+      "add_diagonal_blocks");
+}
+
+// ---- the two scalars the library is instantiated for ---------------------------
+
+#define CTD_CUDA_INSTANTIATE(S)                                                                                   \
+  template void cuda::fill<S>(context&, MatrixView<S>, S);                                                        \
+  template void cuda::axpy<S>(context&, S, ConstView<S>, MatrixView<S>);                                          \
+  template void cuda::scale<S>(context&, S, MatrixView<S>);                                                       \
+  template S cuda::sum_squares<S>(context&, ConstView<S>);                                                        \
+  template S cuda::dot<S>(context&, ConstView<S>, ConstView<S>);                                                  \
+  template void cuda::add_row_sums<S>(context&, ConstView<S>, MatrixView<S>);                                     \
+  template void cuda::add_columnwise<S>(context&, ConstView<S>, MatrixView<S>);                                   \
+  template void cuda::broadcast_columns<S>(context&, ConstView<S>, MatrixView<S>);                                \
+  template S cuda::masked_mse<S>(context&, ConstView<S>, ConstView<S>, ConstView<S>, MatrixView<S>);              \
+  template void cuda::adam_update<S>(context&, MatrixView<S>, ConstView<S>, MatrixView<S>, MatrixView<S>, S, S, S, \
+                                     S, Index);                                                                   \
+  template void cuda::fill_normal<S>(context&, MatrixView<S>, S, S, Rng&);                                        \
+  template void cuda::tanh_bias<S>(context&, ConstView<S>, ConstView<S>, MatrixView<S>);                          \
+  template void cuda::tanh_backward<S>(context&, ConstView<S>, ConstView<S>, MatrixView<S>);                      \
+  template void cuda::gru_gates<S>(context&, MatrixView<S>, ConstView<S>, MatrixView<S>, S);                      \
+  template void cuda::gru_state<S>(context&, MatrixView<S>, ConstView<S>, ConstView<S>, MatrixView<S>);           \
+  template void cuda::gru_candidate_backward<S>(context&, ConstView<S>, ConstView<S>, ConstView<S>, ConstView<S>, \
+                                                MatrixView<S>, MatrixView<S>, MatrixView<S>);                     \
+  template void cuda::gru_reset_backward<S>(context&, ConstView<S>, ConstView<S>, ConstView<S>, MatrixView<S>,    \
+                                            MatrixView<S>);                                                       \
+  template void cuda::esn_euler<S>(context&, S, ConstView<S>, MatrixView<S>, MatrixView<S>);                     \
+  template void cuda::scaled_difference<S>(context&, S, ConstView<S>, ConstView<S>, MatrixView<S>);               \
+  template void cuda::column_sum_squares<S>(context&, ConstView<S>, MatrixView<S>);                               \
+  template void cuda::scale_rows_blocks<S>(context&, ConstView<S>, ConstView<S>, S, MatrixView<S>);               \
+  template void cuda::add_diagonal_blocks<S>(context&, ConstView<S>, MatrixView<S>);
+
+CTD_CUDA_INSTANTIATE(float)
+CTD_CUDA_INSTANTIATE(double)
+
+#undef CTD_CUDA_INSTANTIATE
+
+}  // namespace ctd

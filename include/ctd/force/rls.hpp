@@ -1,0 +1,81 @@
+#pragma once
+// Recursive least squares on a linear readout z = W h (SPEC §4): after each
+// sample h with a-priori error e = W h - f,
+//   k = P h;  c = 1 / (1 + h.k);  P -= c k k^T;  W -= c e k^T.
+// With P(0) = p0_diagonal * I, after any number of samples W is exactly the
+// ridge solution  argmin_W  sum_t |W h_t - f_t|^2 + (1/p0_diagonal) |W - W(0)|^2
+// and P = (sum_t h_t h_t^T + I / p0_diagonal)^-1.
+//
+// P0 convention — the three sources disagree on what "alpha" means:
+//   this library       P(0) = p0_diagonal * I                     (default 1)
+//   the JAX tutorial   P = alpha * I, alpha = 1                  -> p0_diagonal = alpha
+//   Sussillo & Abbott  P(0) = I / alpha                          -> p0_diagonal = 1 / alpha
+//   reservoirpy FORCE  P = I / alpha, alpha = 1e-6 by default    -> p0_diagonal = 1e6
+// In every case the ridge regulariser is lambda = 1 / p0_diagonal.
+//
+// P is symmetric, so it is stored and updated as such: GEMV and rank-1
+// update in their symmetric BLAS forms (symv, syr) on the lower triangle.
+// That halves the memory traffic of the rank-1 update — the bandwidth-bound
+// part of FORCE — and keeps P exactly symmetric however long it runs; the
+// strictly upper triangle of the stored matrix is never read or written.
+#include <cassert>
+#include <cmath>
+#include <string>
+
+#include "ctd/core/error.hpp"
+#include "ctd/core/host.hpp"
+#include "ctd/core/matrix.hpp"
+
+namespace ctd {
+
+struct RlsOptions {
+  double p0_diagonal = 1.0;  // P(0) = p0_diagonal * I; ridge lambda = 1 / p0_diagonal
+};
+
+template <class B, class S>
+class RlsState {
+ public:
+  // For a readout with `state_size` inputs h (the reservoir size n).
+  RlsState(typename B::context& ctx, Index state_size, const RlsOptions& opt = {})
+      : n_(state_size), p0_diagonal_(opt.p0_diagonal) {
+    require(n_ > 0, "RlsState: state size must be positive, got " + std::to_string(n_));
+    require(std::isfinite(opt.p0_diagonal) && opt.p0_diagonal > 0,
+            "RlsState: p0_diagonal (P(0) = p0_diagonal * I) must be positive and finite, got " +
+                std::to_string(opt.p0_diagonal));
+    P_.resize(n_, n_);
+    gain_.resize(n_, 1);
+    reset(ctx);
+  }
+
+  // P = p0_diagonal * I: forget every sample seen.
+  void reset(typename B::context& ctx) {
+    upload<B, S>(ctx, HostMatrix<S>::Identity(n_, n_) * S(p0_diagonal_), P_.view());
+  }
+
+  // One sample: h (n x 1), its a-priori error e = W h - f (m x 1), and the
+  // readout W (m x n) updated in place. No allocation.
+  void update(typename B::context& ctx, ConstView<S> h, ConstView<S> error, MatrixView<S> readout) {
+    assert(h.rows == n_ && h.cols == 1 && readout.cols == n_ && error.rows == readout.rows && error.cols == 1);
+    B::symv(ctx, S(1), P_.view(), h, S(0), gain_.view());
+    const S c = S(1) / (S(1) + B::dot(ctx, h, gain_.view()));
+    B::syr(ctx, -c, gain_.view(), P_.view());
+    B::ger(ctx, -c, error, gain_.view(), readout);
+  }
+
+  Index state_size() const { return n_; }
+  double p0_diagonal() const { return p0_diagonal_; }
+  double ridge_regulariser() const { return 1.0 / p0_diagonal_; }
+  // P as a full symmetric host matrix (the lower triangle mirrored).
+  HostMatrix<S> P(typename B::context& ctx) const {
+    HostMatrix<S> p = download<B, S>(ctx, P_.view());
+    return p.template selfadjointView<Eigen::Lower>();
+  }
+
+ private:
+  Index n_;
+  double p0_diagonal_;
+  Matrix<B, S> P_;     // lower triangle holds P
+  Matrix<B, S> gain_;  // k = P h
+};
+
+}  // namespace ctd

@@ -1,0 +1,125 @@
+// Jacobians dF/dh and dF/dx of every cell, at a batch of points, against
+// central finite differences in double (relative error < 1e-6), and the
+// analysis maps' state VJPs against the same Jacobians.
+#include <catch2/catch.hpp>
+
+#include "ctd/analysis/dynamical_map.hpp"
+#include "ctd/backend/cpu/cpu.hpp"
+#include "ctd/cells/esn.hpp"
+#include "ctd/cells/gru.hpp"
+#include "ctd/cells/vanilla.hpp"
+
+using namespace ctd;
+using Mat = HostMatrix<double>;
+
+namespace {
+
+constexpr Index n = 6, u = 3, P = 4;
+
+// Random weights everywhere (biases too, so no term of the formulas hides
+// behind a zero).
+void randomize(cpu::context& ctx, Parameters<cpu, double>& params, Rng& rng, double scale) {
+  for (Index i = 0; i < Index(params.specs().size()); ++i) {
+    const auto v = params.value(i);
+    upload<cpu, double>(ctx, random_normal<double>(rng, v.rows, v.cols, scale), v);
+  }
+}
+
+// Central differences of F with respect to the states (or inputs), for all
+// P points at once: column j of block p perturbs coordinate j of point p.
+template <class Map>
+void finite_differences(cpu::context& ctx, Map& map, const Mat& h, const Mat& x, Mat& dh, Mat& dx) {
+  const double eps = 1e-6;
+  const auto diff = [&](bool wrt_state, Index dim, Mat& out) {
+    out.resize(n, dim * P);
+    for (Index j = 0; j < dim; ++j) {
+      Mat hp = h, hm = h, xp = x, xm = x;
+      (wrt_state ? hp : xp).row(j).array() += eps;
+      (wrt_state ? hm : xm).row(j).array() -= eps;
+      const Mat fd = (evaluate_at(ctx, map, hp, xp) - evaluate_at(ctx, map, hm, xm)) / (2 * eps);
+      for (Index p = 0; p < P; ++p) out.col(p * dim + j) = fd.col(p);
+    }
+  };
+  diff(true, n, dh);
+  diff(false, u, dx);
+}
+
+double relative_error(const Mat& a, const Mat& b) { return (a - b).cwiseAbs().maxCoeff() / b.cwiseAbs().maxCoeff(); }
+
+template <class Map>
+void check_map(cpu::context& ctx, Map& map, Rng& rng) {
+  const Mat h = random_normal<double>(rng, n, P, 0.8), x = random_normal<double>(rng, u, P, 1.0);
+  Mat J, X, J_fd, X_fd;
+  jacobians_at(ctx, map, h, x, &J, &X);
+  finite_differences(ctx, map, h, x, J_fd, X_fd);
+  REQUIRE(J.rows() == n);
+  REQUIRE(J.cols() == n * P);
+  REQUIRE(X.cols() == u * P);
+  CHECK(relative_error(J, J_fd) < 1e-6);
+  CHECK(relative_error(X, X_fd) < 1e-6);
+  // Null outputs are skipped; the other is still right.
+  Mat J_only;
+  jacobians_at(ctx, map, h, x, &J_only, nullptr);
+  CHECK((J_only - J).cwiseAbs().maxCoeff() == 0.0);
+
+  // The state VJP is J_p^T g_p for every point.
+  const Mat g = random_normal<double>(rng, n, P, 1.0);
+  const Matrix<cpu, double> hd = upload<cpu, double>(ctx, h), xd = upload<cpu, double>(ctx, x),
+                            gd = upload<cpu, double>(ctx, g);
+  Matrix<cpu, double> vjp(n, P);
+  map.evaluate(ctx, hd.view(), xd.view());
+  map.state_vjp(ctx, gd.view(), vjp.view());
+  const Mat got = download<cpu, double>(ctx, vjp.view());
+  Mat expected(n, P);
+  for (Index p = 0; p < P; ++p) expected.col(p) = J.middleCols(p * n, n).transpose() * g.col(p);
+  CHECK(relative_error(got, expected) < 1e-12);
+  // The cotangent is read, not consumed.
+  CHECK((download<cpu, double>(ctx, gd.view()) - g).cwiseAbs().maxCoeff() == 0.0);
+}
+
+}  // namespace
+
+TEST_CASE("vanilla RNN Jacobians match finite differences", "[jacobians]") {
+  cpu::context ctx;
+  Rng rng(11);
+  Parameters<cpu, double> params(VanillaRnnCell<cpu, double>::specs(n, u));
+  randomize(ctx, params, rng, 0.6);
+  StepMap<VanillaRnnCell<cpu, double>> map(VanillaRnnCell<cpu, double>(n, u),
+                                           VanillaRnnCell<cpu, double>::values(params));
+  check_map(ctx, map, rng);
+}
+
+TEST_CASE("GRU Jacobians match finite differences", "[jacobians]") {
+  cpu::context ctx;
+  Rng rng(12);
+  Parameters<cpu, double> params(GruCell<cpu, double>::specs(n, u));
+  randomize(ctx, params, rng, 0.7);
+  StepMap<GruCell<cpu, double>> map(GruCell<cpu, double>(n, u), GruCell<cpu, double>::values(params));
+  check_map(ctx, map, rng);
+}
+
+TEST_CASE("ESN Jacobians match finite differences", "[jacobians]") {
+  cpu::context ctx;
+  Rng rng(13);
+  const Index m = 2;
+  Parameters<cpu, double> params(EsnCell<cpu, double>::specs(n, u, m));
+  randomize(ctx, params, rng, 0.5);
+  EsnMap<cpu, double> map(ctx, EsnCell<cpu, double>(n, u, m, 0.1), EsnCell<cpu, double>::values(params));
+  check_map(ctx, map, rng);
+}
+
+TEST_CASE("cell Jacobians reject mismatched shapes", "[jacobians]") {
+  cpu::context ctx;
+  Parameters<cpu, double> params(GruCell<cpu, double>::specs(n, u));
+  GruCell<cpu, double> gru(n, u);
+  const Matrix<cpu, double> h(n, P), x_wrong(u + 1, P);
+  Mat J;
+  CHECK_THROWS_AS(gru.jacobians(ctx, GruCell<cpu, double>::values(params), h.view(), x_wrong.view(), &J, nullptr),
+                  Error);
+  Parameters<cpu, double> vparams(VanillaRnnCell<cpu, double>::specs(n, u));
+  VanillaRnnCell<cpu, double> rnn(n, u);
+  const Matrix<cpu, double> h_wrong(n + 1, P), x(u, P);
+  CHECK_THROWS_AS(rnn.jacobians(ctx, VanillaRnnCell<cpu, double>::values(vparams), h_wrong.view(), x.view(), &J,
+                                nullptr),
+                  Error);
+}

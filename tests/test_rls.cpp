@@ -1,0 +1,102 @@
+// Tests for ctd/force/rls.hpp (SPEC §4): RLS on fixed data (no feedback) is
+// the batch ridge solution with regulariser 1 / p0_diagonal, P is the
+// regularised inverse covariance, the symmetric backend ops agree with
+// their dense forms, and bad options are refused.
+#include <catch2/catch.hpp>
+
+#include <limits>
+
+#include <Eigen/Cholesky>
+
+#include "ctd/backend/cpu/cpu.hpp"
+#include "ctd/force/rls.hpp"
+
+using ctd::cpu;
+using ctd::HostMatrix;
+using ctd::Index;
+using Catch::Matchers::Contains;
+
+TEST_CASE("RLS without feedback equals the batch ridge solution", "[rls]") {
+  cpu::context ctx;
+  const Index n = 40, m = 3, T = 200;
+  ctd::Rng rng(2024);
+  const HostMatrix<double> H = ctd::random_normal<double>(rng, n, T, 1.0).array().tanh().matrix();
+  const HostMatrix<double> F = ctd::random_normal<double>(rng, m, T, 1.0);
+  const HostMatrix<double> W0 = ctd::random_normal<double>(rng, m, n, 0.2);
+  const auto h_dev = ctd::upload<cpu, double>(ctx, H);
+  const auto f_dev = ctd::upload<cpu, double>(ctx, F);
+
+  for (const double p0 : {1.0, 0.1, 10.0}) {
+    CAPTURE(p0);
+    ctd::RlsState<cpu, double> rls(ctx, n, {p0});
+    REQUIRE(rls.ridge_regulariser() == Approx(1 / p0));
+    auto W = ctd::upload<cpu, double>(ctx, W0);
+    ctd::Matrix<cpu, double> e(m, 1);
+    for (Index t = 0; t < T; ++t) {
+      // a-priori error e = W h_t - f_t
+      cpu::copy(ctx, f_dev.view().col_block(t, 1), e.view());
+      cpu::gemv(ctx, ctd::Trans::no, 1.0, W.view(), h_dev.view().col_block(t, 1), -1.0, e.view());
+      rls.update(ctx, h_dev.view().col_block(t, 1), e.view(), W.view());
+    }
+    // argmin_W sum_t |W h_t - f_t|^2 + lambda |W - W0|^2:
+    //   W (H H^T + lambda I) = F H^T + lambda W0
+    const double lambda = 1 / p0;
+    const HostMatrix<double> gram = H * H.transpose() + lambda * HostMatrix<double>::Identity(n, n);
+    const Eigen::LLT<HostMatrix<double>> llt(gram);
+    const HostMatrix<double> ridge = llt.solve((F * H.transpose() + lambda * W0).transpose()).transpose();
+    const HostMatrix<double> got = ctd::download<cpu, double>(ctx, W.view());
+    CHECK((got - ridge).norm() / ridge.norm() < 1e-8);
+    const HostMatrix<double> P_exact = llt.solve(HostMatrix<double>::Identity(n, n));
+    CHECK((rls.P(ctx) - P_exact).norm() / P_exact.norm() < 1e-8);
+  }
+}
+
+TEST_CASE("RLS reset restores P = p0_diagonal * I", "[rls]") {
+  cpu::context ctx;
+  ctd::RlsState<cpu, double> rls(ctx, 5, {0.5});
+  CHECK(rls.P(ctx) == 0.5 * HostMatrix<double>::Identity(5, 5));
+  const auto h = ctd::upload<cpu, double>(ctx, HostMatrix<double>::Ones(5, 1));
+  const auto e = ctd::upload<cpu, double>(ctx, HostMatrix<double>::Ones(2, 1));
+  ctd::Matrix<cpu, double> W(2, 5);
+  rls.update(ctx, h.view(), e.view(), W.view());
+  // One sample: P = (I/0.5 + 1 1^T)^-1 = 0.5 (I - 1 1^T * 0.5 / (1 + 2.5)).
+  const HostMatrix<double> ones = HostMatrix<double>::Ones(5, 5);
+  CHECK((rls.P(ctx) - 0.5 * (HostMatrix<double>::Identity(5, 5) - ones * (0.5 / 3.5))).norm() < 1e-15);
+  // W = -c e k^T with the gain k = P(0) h = 0.5 * 1 and c = 1 / (1 + h.k) = 1/3.5.
+  CHECK((ctd::download<cpu, double>(ctx, W.view()) + HostMatrix<double>::Constant(2, 5, 0.5 / 3.5)).norm() < 1e-15);
+  rls.reset(ctx);
+  CHECK(rls.P(ctx) == 0.5 * HostMatrix<double>::Identity(5, 5));
+}
+
+TEST_CASE("symv and syr use the lower triangle only", "[rls][backend]") {
+  cpu::context ctx;
+  const Index n = 7;
+  ctd::Rng rng(9);
+  HostMatrix<double> A = ctd::random_normal<double>(rng, n, n, 1.0);
+  A = (A + A.transpose()).eval();
+  HostMatrix<double> stored = A;
+  stored.triangularView<Eigen::StrictlyUpper>().setConstant(std::numeric_limits<double>::quiet_NaN());
+  auto a_dev = ctd::upload<cpu, double>(ctx, stored);
+  const HostMatrix<double> x = ctd::random_normal<double>(rng, n, 1, 1.0);
+  const HostMatrix<double> y0 = ctd::random_normal<double>(rng, n, 1, 1.0);
+  const auto x_dev = ctd::upload<cpu, double>(ctx, x);
+  auto y_dev = ctd::upload<cpu, double>(ctx, y0);
+  cpu::symv(ctx, 2.0, a_dev.view(), x_dev.view(), 0.5, y_dev.view());
+  CHECK((ctd::download<cpu, double>(ctx, y_dev.view()) - (2.0 * A * x + 0.5 * y0)).norm() < 1e-12);
+  cpu::syr(ctx, -0.3, x_dev.view(), a_dev.view());
+  const HostMatrix<double> updated = ctd::download<cpu, double>(ctx, a_dev.view());
+  const HostMatrix<double> want = A - 0.3 * x * x.transpose();
+  CHECK((HostMatrix<double>(updated.triangularView<Eigen::Lower>()) -
+         HostMatrix<double>(want.triangularView<Eigen::Lower>()))
+            .norm() < 1e-12);
+  CHECK(updated.triangularView<Eigen::StrictlyUpper>().toDenseMatrix().hasNaN());  // untouched
+}
+
+TEST_CASE("RLS refuses a non-positive P(0)", "[rls]") {
+  cpu::context ctx;
+  CHECK_THROWS_WITH((ctd::RlsState<cpu, float>(ctx, 10, {0.0})), Contains("p0_diagonal"));
+  CHECK_THROWS_WITH((ctd::RlsState<cpu, float>(ctx, 10, {-1.0})), Contains("must be positive"));
+  CHECK_THROWS_WITH((ctd::RlsState<cpu, float>(ctx, 10, {std::numeric_limits<double>::infinity()})),
+                    Contains("p0_diagonal"));
+  CHECK_THROWS_WITH((ctd::RlsState<cpu, float>(ctx, 0, {})), Contains("state size"));
+}
