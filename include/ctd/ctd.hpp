@@ -2,6 +2,10 @@
 // Everything of ctd that needs no optional dependency (HDF5 files are in
 // ctd/io/, linked through the ctd::hdf5 target).
 #include "ctd/backend/cpu/cpu.hpp"
+#include "ctd/analysis/fixed_point_finder.hpp"
+#include "ctd/analysis/linearization.hpp"
+#include "ctd/analysis/newton.hpp"
+#include "ctd/cells/esn.hpp"
 #include "ctd/cells/gru.hpp"
 #include "ctd/cells/vanilla.hpp"
 #include "ctd/core/backend.hpp"
@@ -10,6 +14,9 @@
 #include "ctd/core/matrix.hpp"
 #include "ctd/core/parameters.hpp"
 #include "ctd/core/rng.hpp"
+#include "ctd/force/force_trainer.hpp"
+#include "ctd/force/rls.hpp"
+#include "ctd/tasks/chaotic_teacher.hpp"
 #include "ctd/tasks/white_noise.hpp"
 #include "ctd/train/adam.hpp"
 #include "ctd/train/regularize.hpp"
