@@ -20,7 +20,7 @@ cmake --build "$build/consumer" -j"$jobs"
 "$build/consumer/ctd_consumer"
 
 # The tests once more with sanitizers (the long trainings are left out).
-cmake -S . -B "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DCTD_SANITIZE=ON -DCTD_BUILD_EXAMPLES=OFF \
+cmake -S . -B "$build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTD_SANITIZE=ON -DCTD_BUILD_EXAMPLES=OFF \
       -DCTD_BUILD_BENCHMARKS=OFF -DCTD_CUDA=OFF -DCTD_NATIVE=OFF
 cmake --build "$build-asan" -j"$jobs" --target ctd_tests
 "$build-asan/tests/ctd_tests" "~[slow]"
