@@ -23,4 +23,5 @@ cmake --build "$build/consumer" -j"$jobs"
 cmake -S . -B "$build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTD_SANITIZE=ON -DCTD_BUILD_EXAMPLES=OFF \
       -DCTD_BUILD_BENCHMARKS=OFF -DCTD_CUDA=OFF -DCTD_NATIVE=OFF
 cmake --build "$build-asan" -j"$jobs" --target ctd_tests
-"$build-asan/tests/ctd_tests" "~[slow]"
+LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" UBSAN_OPTIONS=print_stacktrace=1 \
+  "$build-asan/tests/ctd_tests" "~[slow]"
