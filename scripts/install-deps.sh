@@ -2,7 +2,7 @@
 # Installs the Debian packages ctd needs that are missing (Debian 12).
 # Usage: scripts/install-deps.sh [extra package ...]
 set -euo pipefail
-packages=(build-essential cmake libeigen3-dev catch2 libhdf5-dev libcli11-dev libfmt-dev
+packages=(build-essential cmake libeigen3-dev catch2 libhdf5-dev libcli11-dev libfmt-dev libopenblas-openmp-dev
           nlohmann-json3-dev python3 python3-numpy python3-h5py python3-matplotlib "$@")
 missing=()
 for p in "${packages[@]}"; do

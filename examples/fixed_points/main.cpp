@@ -61,6 +61,18 @@ DefaultNetwork default_network(const std::string& task) {
   return {"out/decision_gru/params.h5", "build/bin/decision_gru --out out/decision_gru"};
 }
 
+// Accepts numbers > 0 with a message that says so (CLI11's PositiveNumber
+// prints the whole double range).
+const CLI::Validator positive(
+    [](std::string& text) -> std::string {
+      try {
+        if (std::stod(text) > 0) return "";
+      } catch (const std::exception&) {
+      }
+      return "must be a positive number, got " + text;
+    },
+    "POSITIVE");
+
 io::Array row_major(const HostMatrix<double>& m_by_points) {
   return io::to_array<double>(HostMatrix<double>(m_by_points.transpose()));
 }
@@ -140,7 +152,6 @@ nlohmann::json analyse(cpu::context& ctx, const io::Dict& dict, const io::Networ
     FixedPoints& fps = search.fixed_points;
     fmt::print("  kept {}/{} within tolerance, {} unique, {} after removing outliers\n", search.within_tolerance,
                search.candidates, search.unique, fps.size());
-    const std::vector<double> finder_speeds = fps.speeds;
     const std::string g = name + "/";
     nlohmann::json info = {{"within_tolerance", search.within_tolerance},
                            {"unique", search.unique},
@@ -148,9 +159,21 @@ nlohmann::json analyse(cpu::context& ctx, const io::Dict& dict, const io::Networ
                            {"adam_steps", search.steps},
                            {"final_mean_speed", search.losses.empty() ? 0.0 : search.losses.back()},
                            {"adam_seconds", search.seconds}};
+    // Newton refines a copy: the tutorial's analysis stays at the slow
+    // points, and the refined points show which true fixed points they
+    // belong to (on an approximate line attractor, a handful).
     if (s.newton && fps.size() > 0) {
-      const NewtonReport newton = refine_newton(ctx, map64, fps, s.newton_options);
+      FixedPoints refined = fps;
+      const NewtonReport newton = refine_newton(ctx, map64, refined, s.newton_options);
+      std::vector<Index> converged;
+      for (Index k = 0; k < refined.size(); ++k)
+        if (newton.converged(k)) converged.push_back(k);
+      FixedPoints certified = refined;
+      certified.keep(converged);
+      const Index distinct = Index(unique_points(certified.points, s.finder.unique_tol).size());
       std::vector<std::int64_t> iterations(newton.iterations.begin(), newton.iterations.end());
+      file.set(g + "newton_points", row_major(refined.points));
+      file.set(g + "newton_readouts", row_major(readout(refined.points)));
       file.set<double>(g + "newton_residuals", {newton.residual.size()}, newton.residual);
       file.set(g + "newton_iterations", int_array(iterations));
       file.set<double>(g + "smallest_singular_values", {newton.smallest_singular_value.size()},
@@ -158,11 +181,12 @@ nlohmann::json analyse(cpu::context& ctx, const io::Dict& dict, const io::Networ
       file.set<double>(g + "newton_displacements", {newton.displacement.size()}, newton.displacement);
       info["newton_converged_fraction"] = newton.converged_fraction();
       info["newton_max_residual"] = newton.max_residual();
+      info["newton_distinct_fixed_points"] = distinct;
       info["newton_median_displacement"] = median(newton.displacement);
       info["smallest_singular_value_median"] = median(newton.smallest_singular_value);
-      fmt::print("  Newton: {:.1f}% below {:.0e} (max residual {:.2e}), median move {:.2e}\n",
+      fmt::print("  Newton: {:.1f}% below {:.0e} (max residual {:.2e}), median move {:.2e}, {} distinct fixed points\n",
                  100 * newton.converged_fraction(), newton.tolerance, newton.max_residual(),
-                 median(newton.displacement));
+                 median(newton.displacement), distinct);
     }
     LinearizeOptions lin_opt;
     lin_opt.eigenvectors = false;
@@ -185,7 +209,6 @@ nlohmann::json analyse(cpu::context& ctx, const io::Dict& dict, const io::Networ
     const HostMatrix<double> readouts = readout(fps.points);
     file.set(g + "points", row_major(fps.points));
     file.set<double>(g + "speeds", {fps.speeds.size()}, fps.speeds);
-    file.set<double>(g + "finder_speeds", {finder_speeds.size()}, finder_speeds);
     file.set(g + "candidate_indices", int_array(indices));
     file.set(g + "readouts", row_major(readouts));
     file.set(g + "eigenvalues_real", row_major(eig_re));
@@ -229,8 +252,12 @@ nlohmann::json analyse(cpu::context& ctx, const io::Dict& dict, const io::Networ
       {"seed", s.seed},
       {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
   if (s.newton) {
+    summary["newton_tolerance"] = s.newton_options.tolerance;
+    if (std::isfinite(s.newton_options.max_displacement))
+      summary["newton_max_move"] = s.newton_options.max_displacement;
     summary["newton_converged_fraction"] = last.value("newton_converged_fraction", 0.0);
     summary["newton_max_residual"] = last.value("newton_max_residual", 0.0);
+    summary["newton_distinct_fixed_points"] = last.value("newton_distinct_fixed_points", Index(0));
   }
   return summary;
 }
@@ -248,26 +275,26 @@ int run(int argc, char** argv) {
   app.add_option("--candidates-key", s.candidates_key, "their key: (N, n) or (B, T, n)")->capture_default_str();
   app.add_option("--trials", s.trials, "task trials that make the candidates (x 25 steps)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive);
   app.add_option("--input", s.input, "the constant input x* of the fixed points")->capture_default_str();
   app.add_option("--tolerances", s.tolerances, "speed tolerances (fp_tol = stop tolerance), one run each")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(positive)
       ->delimiter(',');
   app.add_option("--unique-tol", s.finder.unique_tol, "distance under which points are duplicates")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive);
   app.add_option("--outlier-tol", s.finder.outlier_tol, "points with no neighbour this close are dropped")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive);
   app.add_option("--noise-var", s.finder.noise_var, "variance of Gaussian noise added to the candidates")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--max-steps", s.finder.max_steps, "Adam steps at most")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--check-every", s.finder.check_every, "steps between stop checks")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--lr0", s.finder.adam.lr0, "Adam learning rate at step 0")->capture_default_str()->check(CLI::PositiveNumber);
+      ->check(positive);
+  app.add_option("--lr0", s.finder.adam.lr0, "Adam learning rate at step 0")->capture_default_str()->check(positive);
   app.add_option("--decay", s.finder.adam.decay, "learning-rate decay per step")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
@@ -277,13 +304,12 @@ int run(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--newton-max-move", s.newton_options.max_displacement,
-                 "how far Newton may move a point (default: --unique-tol, so a point is certified where it is)")
-      ->check(CLI::PositiveNumber);
+                 "how far Newton may move a point (default: unlimited; --unique-tol certifies a point only where it is)")
+      ->check(positive);
   app.add_option("--seed", s.seed, "seed of the task trials and the candidate noise")->capture_default_str();
   app.add_option("--out", s.out, "output folder")->capture_default_str();
   examples::parse_or_exit(app, argc, argv);
   s.finder.seed = Rng::bits_at(s.seed, 1);
-  if (std::isinf(s.newton_options.max_displacement)) s.newton_options.max_displacement = s.finder.unique_tol;
   if (s.tolerances.empty()) {
     std::cerr << "fixed_points: --tolerances needs at least one value\n\n" << app.help();
     return 2;

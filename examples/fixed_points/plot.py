@@ -3,11 +3,12 @@
     /usr/bin/python3 examples/fixed_points/plot.py out/fixed_points
 
 fixed_points_pca.png         fixed points in the top-3 PCA space of the
-                             candidates, coloured by their readout
+                             candidates, coloured by their readout, and
+                             the true fixed points Newton refines them to
 eigenvalues_vs_readout.png   real parts of the top three eigenvalues of
                              dF/dh at each fixed point against its readout
 speeds.png                   the fixed points' speeds, slowest first, per
-                             tolerance (before and after Newton)
+                             tolerance, and Newton's final residuals
 eigenvalues_slowest.png      the spectrum at the slowest fixed point
 """
 import os
@@ -39,6 +40,9 @@ if len(finest["points"]):
     pts = project(finest["points"])
     sc = ax.scatter(*pts.T, s=12, c=finest["readouts"][:, 0], cmap="coolwarm")
     fig.colorbar(sc, ax=ax, shrink=0.6, label="readout wO h + bO")
+if "newton_points" in finest:
+    ax.scatter(*project(finest["newton_points"]).T, s=60, marker="*", c="k", label="after Newton")
+    ax.legend(loc="upper left", fontsize=8)
 ax.set_xlabel("PC 1")
 ax.set_ylabel("PC 2")
 ax.set_zlabel("PC 3")
@@ -60,11 +64,12 @@ pc.save(fig, folder, "eigenvalues_vs_readout.png")
 fig, ax = plt.subplots(figsize=(7, 4.5))
 for i, name in enumerate(names):
     g = groups[name]
-    ax.semilogy(np.sort(g["finder_speeds"]), ".", ms=3, color=f"C{i}", label=f"{name} (finder)")
+    ax.semilogy(np.sort(g["speeds"]), ".", ms=3, color=f"C{i}", label=f"{name}: speed q")
     if "newton_residuals" in g:
-        ax.semilogy(np.sort(np.maximum(g["speeds"], 1e-300)), "x", ms=3, color=f"C{i}", label=f"{name} (Newton)")
+        ax.semilogy(np.sort(np.maximum(g["newton_residuals"], 1e-300)), "x", ms=3, color=f"C{i}",
+                    label=f"{name}: Newton residual max |F(h) - h|")
 ax.set_xlabel("fixed point (sorted)")
-ax.set_ylabel("speed q = mean (F(h) - h)^2")
+ax.set_ylabel("q = mean (F(h) - h)^2; residual")
 ax.legend(fontsize=8)
 pc.save(fig, folder, "speeds.png")
 

@@ -8,6 +8,7 @@
 //   EsnMap<B, S>        the ESN's Euler map in its pre-activation a
 #include <concepts>
 #include <utility>
+#include <vector>
 
 #include "ctd/cells/esn.hpp"
 #include "ctd/core/host.hpp"
@@ -31,6 +32,14 @@ concept DynamicalMap = requires(M& map, typename M::backend::context& ctx, Const
   map.jacobians(ctx, in, in, host, host);
 };
 
+// A map that makes independent copies of itself (same weights, buffers of
+// its own): the finder then runs chunks of candidates on all the backend's
+// shards at once, one copy each.
+template <class M>
+concept ClonableMap = DynamicalMap<M> && requires(const M& map, typename M::backend::context& ctx) {
+  { map.clone(ctx) } -> std::same_as<M>;
+};
+
 // Backend and scalar of a cell type Cell<B, S>.
 template <class Cell>
 struct cell_types;
@@ -51,6 +60,7 @@ class StepMap {
   using S = scalar;
 
   StepMap(Cell cell, typename Cell::Tensors weights) : cell_(std::move(cell)), w_(weights) {}
+  StepMap clone(typename backend::context&) const { return StepMap(Cell(state_size(), input_size()), w_); }
   Index state_size() const { return cell_.state_size(); }
   Index input_size() const { return cell_.input_size(); }
 
@@ -95,13 +105,13 @@ class EsnMap {
   Index state_size() const { return cell_.state_size(); }
   Index input_size() const { return cell_.input_size(); }
 
+  EsnMap clone(typename B::context& ctx) const { return EsnMap(ctx, cell_, w_); }
   ConstView<S> evaluate(typename B::context& ctx, ConstView<S> states, ConstView<S> inputs) {
     const Index n = cell_.state_size(), P = states.cols;
-    if (work_.a.cols() != P) work_ = cell_.make_state(ctx, P);
     next_.resize(n, P);
     rates_.resize(n, P);
     B::tanh_bias(ctx, states, zeros_.view(), rates_.view());
-    cell_.map(ctx, w_, states, inputs, next_.view(), work_);
+    cell_.map(ctx, w_, states, inputs, next_.view(), work(ctx, P));
     return next_.view();
   }
   void state_vjp(typename B::context& ctx, ConstView<S> cotangent, MatrixView<S> out) {
@@ -119,9 +129,18 @@ class EsnMap {
   }
 
  private:
+  // The cell's state for a batch of P points, made on first use: a chunked
+  // loop asks for two sizes (the chunk and the remainder) over and over.
+  typename EsnCell<B, S>::State& work(typename B::context& ctx, Index P) {
+    for (auto& w : work_)
+      if (w.batch() == P) return w;
+    work_.push_back(cell_.make_state(ctx, P));
+    return work_.back();
+  }
+
   EsnCell<B, S> cell_;
   typename EsnCell<B, S>::Tensors w_;
-  typename EsnCell<B, S>::State work_;
+  std::vector<typename EsnCell<B, S>::State> work_;
   Matrix<B, S> loop_, zeros_, next_, rates_, pulled_;
 };
 

@@ -6,11 +6,13 @@
 // fixed_points.hpp in the tutorial's order, slowest first.
 //
 // The Adam phase runs on the map's backend: per step one evaluation of F,
-// one state VJP and three fused passes (residual, gradient, Adam), every
-// buffer sized once before the loop.
+// one state VJP and three fused passes (residual, gradient, Adam), chunk by
+// chunk of candidates, every buffer sized once before the loop.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <numeric>
 #include <functional>
 #include <numeric>
 #include <string>
@@ -44,6 +46,12 @@ struct FixedPointOptions {
   double fp_tol = 1e-6;     // keep points with speed below this
   double unique_tol = 0.025;
   double outlier_tol = 1.0;  // +infinity keeps outliers
+  // Candidates per evaluation of F and its VJP: a chunk's working set stays
+  // in a CPU's cache across the step's passes, and the chunks are dealt out
+  // to the CPU's threads (on 10000 GRU candidates, 2 threads: ~15 ms a step
+  // against ~30 ms for one chunk of all). A GPU backend wants one chunk:
+  // 0 = all.
+  Index chunk = 256;
   std::function<void(const FinderProgress&)> progress;  // called at every check
 
   void validate() const {
@@ -59,6 +67,7 @@ struct FixedPointOptions {
             "fixed points: noise_var must be finite and not negative, got " + std::to_string(noise_var));
     require(max_steps >= 0, "fixed points: max_steps must not be negative");
     require(check_every > 0, "fixed points: check_every must be positive");
+    require(chunk >= 0, "fixed points: chunk must not be negative");
   }
 };
 
@@ -98,7 +107,11 @@ class FixedPointOptimizer {
   // candidates (n x N); inputs (u x 1) or (u x N).
   FixedPointOptimizer(typename B::context& ctx, M& map, const HostMatrix<S>& candidates, const HostMatrix<S>& inputs,
                       const FixedPointOptions& opt)
-      : map_(map), n_(map.state_size()), N_(candidates.cols()), adam_(n_ * N_, checked(opt).adam) {
+      : map_(map),
+        n_(map.state_size()),
+        N_(candidates.cols()),
+        chunk_(checked(opt).chunk > 0 ? std::min(opt.chunk, N_) : N_),
+        adam_(n_ * N_, opt.adam) {
     check_states(candidates, n_, "candidates");
     HostMatrix<S> start = candidates;
     if (opt.noise_var > 0) {
@@ -110,12 +123,19 @@ class FixedPointOptimizer {
     residual_.resize(n_, N_);
     grad_.resize(n_, N_);
     speeds_.resize(1, N_);
+    if constexpr (ClonableMap<M>) {
+      const Index workers = std::min(B::shards(ctx), (N_ + chunk_ - 1) / chunk_);
+      for (Index k = 1; k < workers; ++k) clones_.push_back(map.clone(ctx));
+    }
   }
 
   void step(typename B::context& ctx) {
-    update_residual(ctx);
-    map_.state_vjp(ctx, residual_.view(), grad_.view());
-    B::axpy(ctx, S(-1), residual_.view(), grad_.view());
+    for_each_chunk(ctx, [&](M& map, Index first, Index count) {
+      update_residual(ctx, map, first, count);
+      const auto residual = residual_.col_block(first, count), grad = grad_.col_block(first, count);
+      map.state_vjp(ctx, residual, grad);
+      B::axpy(ctx, S(-1), residual, grad);
+    });
     adam_.update(ctx, MatrixView<S>(h_.data(), n_ * N_, 1), ConstView<S>(grad_.data(), n_ * N_, 1));
   }
   Index steps() const { return adam_.step(); }
@@ -123,13 +143,19 @@ class FixedPointOptimizer {
 
   // Mean speed of the current points.
   double mean_speed(typename B::context& ctx) {
-    update_residual(ctx);
-    return double(B::sum_squares(ctx, residual_.view())) / (scale() * scale() * double(n_) * double(N_));
+    std::vector<double> sums(std::size_t(N_ / chunk_ + 1), 0.0);
+    for_each_chunk(ctx, [&](M& map, Index first, Index count) {
+      update_residual(ctx, map, first, count);
+      sums[std::size_t(first / chunk_)] = double(B::sum_squares(ctx, residual_.col_block(first, count)));
+    });
+    return std::accumulate(sums.begin(), sums.end(), 0.0) / (scale() * scale() * double(n_) * double(N_));
   }
   // Speed of every current point.
   std::vector<double> speeds(typename B::context& ctx) {
-    update_residual(ctx);
-    B::column_sum_squares(ctx, residual_.view(), speeds_.view());
+    for_each_chunk(ctx, [&](M& map, Index first, Index count) {
+      update_residual(ctx, map, first, count);
+      B::column_sum_squares(ctx, residual_.col_block(first, count), speeds_.col_block(first, count));
+    });
     const HostMatrix<S> sums = download<B, S>(ctx, speeds_.view());
     std::vector<double> out(static_cast<std::size_t>(N_));
     for (Index j = 0; j < N_; ++j) out[std::size_t(j)] = double(sums(0, j)) / (scale() * scale() * double(n_));
@@ -143,14 +169,27 @@ class FixedPointOptimizer {
     return opt;
   }
   double scale() const { return 2.0 / (double(n_) * double(N_)); }
-  // residual = c (F(h) - h): the loss's gradient with respect to F(h).
-  void update_residual(typename B::context& ctx) {
-    const ConstView<S> F = map_.evaluate(ctx, h_.view(), x_.view());
-    B::scaled_difference(ctx, S(scale()), F, h_.view(), residual_.view());
+  // f(map, first, count) for every chunk, the chunks dealt out to the
+  // backend's shards, each with its own copy of the map.
+  template <class F>
+  void for_each_chunk(typename B::context& ctx, F&& f) {
+    const Index workers = Index(clones_.size()) + 1, chunks = (N_ + chunk_ - 1) / chunk_;
+    B::parallel_for(ctx, workers, [&](Index k) {
+      M& map = k == 0 ? map_ : clones_[std::size_t(k - 1)];
+      for (Index c = k; c < chunks; c += workers) f(map, c * chunk_, std::min(chunk_, N_ - c * chunk_));
+    });
+  }
+  // residual = c (F(h) - h) on a chunk: the loss's gradient with respect
+  // to F(h).
+  void update_residual(typename B::context& ctx, M& map, Index first, Index count) {
+    const auto h = h_.col_block(first, count);
+    const ConstView<S> F = map.evaluate(ctx, h, x_.col_block(first, count));
+    B::scaled_difference(ctx, S(scale()), F, h, residual_.col_block(first, count));
   }
 
   M& map_;
-  Index n_, N_;
+  std::vector<M> clones_;  // for shards 1, 2, ... (shard 0 runs on map_)
+  Index n_, N_, chunk_;
   Adam<B, S> adam_;
   Matrix<B, S> h_, x_, residual_, grad_, speeds_;
 };

@@ -34,11 +34,13 @@ struct cpu {
     }
     int threads;
   };
-  static Index shards(const context& ctx) { return ctx.threads; }
+  // Inside a parallel region (one shard of an outer parallel_for) there is
+  // one shard: the work is already spread over the threads.
+  static Index shards(const context& ctx) { return omp_in_parallel() ? 1 : ctx.threads; }
   // Calls f(k) for k in [0, count), `threads` at a time.
   template <class F>
   static void parallel_for(context& ctx, Index count, F&& f) {
-    if (count == 1 || ctx.threads == 1) {
+    if (count == 1 || shards(ctx) == 1) {
       for (Index k = 0; k < count; ++k) f(k);
       return;
     }
@@ -209,16 +211,29 @@ struct cpu {
   // ---- optimiser ------------------------------------------------------------
   // Adam as jax.example_libraries.optimizers.adam; `step` counts from 0.
   template <class S>
-  static void adam_update(context&, MatrixView<S> x, ConstView<S> g, MatrixView<S> m,
+  static void adam_update(context& ctx, MatrixView<S> x, ConstView<S> g, MatrixView<S> m,
                           MatrixView<S> v, S lr, S b1, S b2, S eps, Index step) {
     const S c1 = S(1) / (S(1) - std::pow(b1, S(step + 1)));
     const S c2 = S(1) / (S(1) - std::pow(b2, S(step + 1)));
-    auto M = map(m).array();
-    auto V = map(v).array();
-    auto G = map(g).array();
-    M = b1 * M + (S(1) - b1) * G;
-    V = b2 * V + (S(1) - b2) * G.square();
-    map(x).array() -= lr * (M * c1) / ((V * c2).sqrt() + eps);
+    // Blocks of rows (of Adam's column vector) small enough to stay in
+    // cache across the three passes, spread over the threads when there are
+    // many (the fixed-point finder's million coordinates).
+    const Index block = Index(1) << 14, blocks = (x.rows + block - 1) / block;
+    const auto update = [&](Index k) {
+      const Index first = k * block, count = std::min(block, x.rows - first);
+      auto X = map(x).middleRows(first, count).array();
+      auto M = map(m).middleRows(first, count).array();
+      auto V = map(v).middleRows(first, count).array();
+      auto G = map(g).middleRows(first, count).array();
+      M = b1 * M + (S(1) - b1) * G;
+      V = b2 * V + (S(1) - b2) * G.square();
+      X -= lr * (M * c1) / ((V * c2).sqrt() + eps);
+    };
+    if (blocks < 8) {
+      for (Index k = 0; k < blocks; ++k) update(k);
+    } else {
+      parallel_for(ctx, blocks, update);
+    }
   }
 
   // ---- random fills -----------------------------------------------------------
