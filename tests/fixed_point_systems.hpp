@@ -11,6 +11,7 @@
 #include "ctd/analysis/dynamical_map.hpp"
 #include "ctd/analysis/fixed_point_finder.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
+#include "ctd/cells/gru.hpp"
 #include "ctd/cells/vanilla.hpp"
 
 namespace fixed_point_systems {
@@ -53,6 +54,18 @@ struct VanillaSystem {
     upload<cpu, double>(ctx, wR, params.value("wR"));
     upload<cpu, double>(ctx, wI, params.value("wI"));
     upload<cpu, double>(ctx, bR, params.value("bR"));
+  }
+};
+
+// One step of a random tutorial GRU with one input, in double.
+struct GruSystem {
+  using Cell = GruCell<cpu, double>;
+  Parameters<cpu, double> params;
+  Cell::Tensors w;
+  StepMap<Cell> map;
+  GruSystem(cpu::context& ctx, Index n, Rng& rng, const Cell::Init& init)
+      : params(Cell::specs(n, 1)), w(Cell::values(params)), map(Cell(n, 1), w) {
+    Cell::initialize(ctx, w, rng, init);
   }
 };
 

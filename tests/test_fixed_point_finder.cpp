@@ -24,20 +24,18 @@ TEST_CASE("Newton's residuals fall quadratically", "[fixed_points]") {
   cpu::context ctx(1);
   const Index n = 5;
   Rng rng(5);
-  Parameters<cpu, double> params(GruCell<cpu, double>::specs(n, 1));
-  const auto w = GruCell<cpu, double>::values(params);
-  GruCell<cpu, double>::initialize(ctx, w, rng, {0.8, 1.0, 0.1});
-  upload<cpu, double>(ctx, random_normal<double>(rng, n, 1, 0.5), w.bC);
-  StepMap<GruCell<cpu, double>> map(GruCell<cpu, double>(n, 1), w);
+  GruSystem gru(ctx, n, rng, {0.8, 1.0, 0.1});
+  upload<cpu, double>(ctx, random_normal<double>(rng, n, 1, 0.5), gru.w.bC);
+  auto& map = gru.map;
 
   // The reference point: Newton from the origin, run to the floor.
   FixedPoints reference{Mat::Zero(n, 1), Mat::Zero(1, 1), {1.0}, {0}};
-  REQUIRE(refine_newton(ctx, map, reference, {1e-15, 50, 40, 256}).converged(0));
+  REQUIRE(refine_newton(ctx, map, reference, {.tolerance = 1e-15, .max_iterations = 50}).converged(0));
   const Eigen::VectorXd start = reference.points.col(0) + 0.05 * random_normal<double>(rng, n, 1, 1.0).col(0);
   std::vector<double> residuals;
   for (Index iterations = 0; iterations <= 4; ++iterations) {
     FixedPoints fps{start, Mat::Zero(1, 1), {1.0}, {0}};
-    const NewtonReport report = refine_newton(ctx, map, fps, {1e-300, iterations, 40, 256});
+    const NewtonReport report = refine_newton(ctx, map, fps, {.tolerance = 1e-300, .max_iterations = iterations});
     CHECK(report.iterations[0] == iterations);
     residuals.push_back(report.residual[0]);
   }
@@ -53,10 +51,8 @@ TEST_CASE("the finder's gradient is the mean speed's, and the stop check ends it
   cpu::context ctx(1);
   const Index n = 4, N = 5;
   Rng rng(6);
-  Parameters<cpu, double> params(GruCell<cpu, double>::specs(n, 1));
-  const auto w = GruCell<cpu, double>::values(params);
-  GruCell<cpu, double>::initialize(ctx, w, rng, {0.5, 1.0, 0.1});
-  StepMap<GruCell<cpu, double>> map(GruCell<cpu, double>(n, 1), w);
+  GruSystem gru(ctx, n, rng, {0.5, 1.0, 0.1});
+  auto& map = gru.map;
   const Mat candidates = random_normal<double>(rng, n, N, 0.5), zero = Mat::Zero(1, 1);
   const auto mean_speed = [&](const Mat& h) {
     return (evaluate_at(ctx, map, h, zero.replicate(1, N)) - h).squaredNorm() / double(n * N);
@@ -106,10 +102,8 @@ TEST_CASE("the finder's result does not depend on the chunks or the threads that
   cpu::context one(1), two(2);
   const Index n = 6, N = 40;
   Rng rng(10);
-  Parameters<cpu, double> params(GruCell<cpu, double>::specs(n, 1));
-  const auto w = GruCell<cpu, double>::values(params);
-  GruCell<cpu, double>::initialize(one, w, rng, {1.2, 1.0, 0.1});
-  StepMap<GruCell<cpu, double>> map(GruCell<cpu, double>(n, 1), w);
+  GruSystem gru(one, n, rng, {1.2, 1.0, 0.1});
+  auto& map = gru.map;
   const Mat candidates = random_normal<double>(rng, n, N, 0.5), zero = Mat::Zero(1, 1);
   FixedPointOptions opt;
   opt.max_steps = 30;

@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/core.h>
@@ -200,8 +201,9 @@ bench::Timing finder_step(typename B::context& ctx, int samples) {
   const HostMatrix<float> states = download<B, float>(ctx, model.states());
   const HostMatrix<float> candidates = states.rightCols(states.cols() - trials);
   StepMap<GruCell<B, float>> map(GruCell<B, float>(n, u), model.cell_values());
-  FixedPointOptimizer<StepMap<GruCell<B, float>>> optimizer(ctx, map, candidates, HostMatrix<float>::Zero(u, 1),
-                                                            FixedPointOptions{});
+  FixedPointOptions opt;
+  if constexpr (std::is_same_v<B, cuda>) opt.chunk = 0;  // the GPU takes all 10000 at once
+  FixedPointOptimizer<StepMap<GruCell<B, float>>> optimizer(ctx, map, candidates, HostMatrix<float>::Zero(u, 1), opt);
   return bench::time_ms(
       [&] {
         optimizer.step(ctx);
