@@ -7,12 +7,12 @@
 //
 // The Adam phase runs on the map's backend: per step one evaluation of F,
 // one state VJP and three fused passes (residual, gradient, Adam), chunk by
-// chunk of candidates, every buffer sized once before the loop.
+// chunk of candidates with the chunks dealt out to the backend's shards,
+// every buffer sized once before the loop.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <numeric>
 #include <functional>
 #include <numeric>
 #include <string>
