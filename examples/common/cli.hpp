@@ -2,11 +2,25 @@
 // Command-line handling shared by the example programs: CLI11 parses; any
 // bad argument prints the error and the usage and exits with status 2.
 #include <cstdlib>
+#include <exception>
 #include <iostream>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
 namespace ctd::examples {
+
+// Accepts numbers > 0 with a message that says so (CLI11's PositiveNumber
+// prints the whole double range).
+inline const CLI::Validator positive(
+    [](std::string& text) -> std::string {
+      try {
+        if (std::stod(text) > 0) return "";
+      } catch (const std::exception&) {
+      }
+      return "must be a positive number, got " + text;
+    },
+    "POSITIVE");
 
 // main() of every example: runs `run` and turns any exception into its
 // message on stderr and exit status 1.

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli.hpp"
 #include "common/json_file.hpp"
 #include "common/supervised_training.hpp"
 #include "ctd/io/h5_dict.hpp"
@@ -26,14 +27,14 @@ struct SupervisedCli {
   // Registers the options every supervised example has, with `defaults`.
   void add_to(CLI::App& app) {
     app.add_option("--steps", train.steps, "training steps")->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--batch", batch, "trials per training batch")->capture_default_str()->check(CLI::PositiveNumber);
-    app.add_option("--n", state_size, "number of hidden units")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--batch", batch, "trials per training batch")->capture_default_str()->check(examples::positive);
+    app.add_option("--n", state_size, "number of hidden units")->capture_default_str()->check(examples::positive);
     app.add_option("--seed", train.seed, "seed of the initialisation and the data")->capture_default_str();
-    app.add_option("--lr0", train.adam.lr0, "initial learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--lr0", train.adam.lr0, "initial learning rate")->capture_default_str()->check(examples::positive);
     app.add_option("--decay", train.adam.decay, "learning-rate decay per step")->capture_default_str()->check(CLI::Range(0.0, 1.0));
     app.add_option("--l2", train.l2, "L2 penalty on all parameters")->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--eval-trials", eval_trials, "fresh trials for the evaluation")->capture_default_str()->check(CLI::PositiveNumber);
-    app.add_option("--checkpoint-every", train.checkpoint_every, "steps between checkpoints")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--eval-trials", eval_trials, "fresh trials for the evaluation")->capture_default_str()->check(examples::positive);
+    app.add_option("--checkpoint-every", train.checkpoint_every, "steps between checkpoints")->capture_default_str()->check(examples::positive);
     app.add_flag("--resume", train.resume, "continue from DIR/checkpoint.h5");
     app.add_option("--out", out, "output folder")->capture_default_str();
   }

@@ -61,18 +61,6 @@ DefaultNetwork default_network(const std::string& task) {
   return {"out/decision_gru/params.h5", "build/bin/decision_gru --out out/decision_gru"};
 }
 
-// Accepts numbers > 0 with a message that says so (CLI11's PositiveNumber
-// prints the whole double range).
-const CLI::Validator positive(
-    [](std::string& text) -> std::string {
-      try {
-        if (std::stod(text) > 0) return "";
-      } catch (const std::exception&) {
-      }
-      return "must be a positive number, got " + text;
-    },
-    "POSITIVE");
-
 io::Array row_major(const HostMatrix<double>& m_by_points) {
   return io::to_array<double>(HostMatrix<double>(m_by_points.transpose()));
 }
@@ -275,26 +263,26 @@ int run(int argc, char** argv) {
   app.add_option("--candidates-key", s.candidates_key, "their key: (N, n) or (B, T, n)")->capture_default_str();
   app.add_option("--trials", s.trials, "task trials that make the candidates (x 25 steps)")
       ->capture_default_str()
-      ->check(positive);
+      ->check(examples::positive);
   app.add_option("--input", s.input, "the constant input x* of the fixed points")->capture_default_str();
   app.add_option("--tolerances", s.tolerances, "speed tolerances (fp_tol = stop tolerance), one run each")
       ->capture_default_str()
-      ->check(positive)
+      ->check(examples::positive)
       ->delimiter(',');
   app.add_option("--unique-tol", s.finder.unique_tol, "distance under which points are duplicates")
       ->capture_default_str()
-      ->check(positive);
+      ->check(examples::positive);
   app.add_option("--outlier-tol", s.finder.outlier_tol, "points with no neighbour this close are dropped")
       ->capture_default_str()
-      ->check(positive);
+      ->check(examples::positive);
   app.add_option("--noise-var", s.finder.noise_var, "variance of Gaussian noise added to the candidates")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--max-steps", s.finder.max_steps, "Adam steps at most")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--check-every", s.finder.check_every, "steps between stop checks")
       ->capture_default_str()
-      ->check(positive);
-  app.add_option("--lr0", s.finder.adam.lr0, "Adam learning rate at step 0")->capture_default_str()->check(positive);
+      ->check(examples::positive);
+  app.add_option("--lr0", s.finder.adam.lr0, "Adam learning rate at step 0")->capture_default_str()->check(examples::positive);
   app.add_option("--decay", s.finder.adam.decay, "learning-rate decay per step")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
@@ -305,7 +293,7 @@ int run(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--newton-max-move", s.newton_options.max_displacement,
                  "how far Newton may move a point (default: unlimited; --unique-tol certifies a point only where it is)")
-      ->check(positive);
+      ->check(examples::positive);
   app.add_option("--seed", s.seed, "seed of the task trials and the candidate noise")->capture_default_str();
   app.add_option("--out", s.out, "output folder")->capture_default_str();
   examples::parse_or_exit(app, argc, argv);

@@ -59,21 +59,21 @@ int run(int argc, char** argv) {
   Index passes = 15;
   std::uint64_t seed = 0;
   std::filesystem::path out = "out/force_esn";
-  app.add_option("--n", n, "student reservoir size")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--n", n, "student reservoir size")->capture_default_str()->check(examples::positive);
   app.add_option("--m", teacher.outputs, "outputs: the teacher's first m hidden units")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--g", g, "student recurrent gain")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--teacher-n", teacher.n, "teacher reservoir size")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--teacher-g", teacher.g, "teacher recurrent gain")->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(examples::positive);
+  app.add_option("--g", g, "student recurrent gain")->capture_default_str()->check(examples::positive);
+  app.add_option("--teacher-n", teacher.n, "teacher reservoir size")->capture_default_str()->check(examples::positive);
+  app.add_option("--teacher-g", teacher.g, "teacher recurrent gain")->capture_default_str()->check(examples::positive);
   app.add_option("--dt-over-tau", teacher.dt_over_tau, "Euler step dt/tau (student and teacher)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--steps", teacher.steps, "time steps per pass")->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(examples::positive);
+  app.add_option("--steps", teacher.steps, "time steps per pass")->capture_default_str()->check(examples::positive);
   app.add_option("--passes", passes, "training passes")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--update-every", force.update_every, "RLS update every k steps (the paper used 2)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(examples::positive);
   app.add_option("--p0-diagonal", force.rls.p0_diagonal,
                  "P(0) = p0_diagonal * I (the tutorial's alpha; the paper's and reservoirpy's 1/alpha)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(examples::positive);
   app.add_option("--seed", seed, "seed of the teacher and the student")->capture_default_str();
   app.add_option("--out", out, "output folder")->capture_default_str();
   examples::parse_or_exit(app, argc, argv);

@@ -110,7 +110,7 @@ int run(int argc, char** argv) {
   app.add_option("--data-batches", data.batches, "batches of the LFADS data set (0: none)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--data-batch-size", data.trials_per_batch, "trials per data-set batch")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(examples::positive);
   examples::parse_or_exit(app, argc, argv);
   cli.prepare();
 
