@@ -21,6 +21,7 @@
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/cells/gru.hpp"
 #include "ctd/tasks/white_noise.hpp"
+#include "ctd/train/rnn_regressor.hpp"
 
 using namespace ctd;
 
@@ -40,8 +41,7 @@ int main(int argc, char** argv) {
   model.initialize(ctx, rng, {1.0f, 1.0f, 0.1f});
   model.load(ctx, decision_batch<float>(rng, trials));
   model.forward(ctx);
-  const HostMatrix<float> states = download<cpu, float>(ctx, model.states());
-  const HostMatrix<float> candidates = states.rightCols(states.cols() - trials);  // 25 x 400 steps
+  const HostMatrix<float> candidates = download<cpu, float>(ctx, model.states());  // 25 x 400 steps
   StepMap<GruCell<cpu, float>> map(GruCell<cpu, float>(n, u), model.cell_values());
   const HostMatrix<float> zero = HostMatrix<float>::Zero(u, 1);
 

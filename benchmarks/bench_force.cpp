@@ -158,7 +158,7 @@ struct Force {
   typename B::context ctx;
   EsnCell<B, S> cell{500, 1, 20, S(0.1)};
   Parameters<B, S> params{EsnCell<B, S>::specs(500, 1, 20)};
-  typename EsnCell<B, S>::Tensors w = EsnCell<B, S>::values(params);
+  typename EsnCell<B, S>::Tensors w = bind_values<EsnCell<B, S>>(params);
   std::unique_ptr<ForceTrainer<B, S>> trainer;  // made once w is initialised
   explicit Force(const Problem& p) {
     Rng rng(p.student_seed);

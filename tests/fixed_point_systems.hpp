@@ -25,19 +25,20 @@ struct AffineMap {
   using backend = cpu;
   using scalar = double;
   Mat A, b;
-  Matrix<cpu, double> next;
 
   Index state_size() const { return A.rows(); }
   Index input_size() const { return 1; }
-  ConstView<double> evaluate(cpu::context&, ConstView<double> h, ConstView<double> /*x*/) {
-    next.resize(A.rows(), h.cols);
-    cpu::map(next.view()) = (A * cpu::map(h)).colwise() + b.col(0);
-    return next.view();
+  Index workspace_rows() const { return A.rows(); }
+  ConstView<double> evaluate(cpu::context&, ConstView<double> h, ConstView<double> /*x*/,
+                             MatrixView<double> workspace) const {
+    cpu::map(workspace) = (A * cpu::map(h)).colwise() + b.col(0);
+    return workspace;
   }
-  void state_vjp(cpu::context&, ConstView<double> g, MatrixView<double> out) {
+  void state_vjp(cpu::context&, ConstView<double>, MatrixView<double>, ConstView<double> g,
+                 MatrixView<double> out) const {
     cpu::map(out) = A.transpose() * cpu::map(g);
   }
-  void jacobians(cpu::context&, ConstView<double> h, ConstView<double>, Mat* dF_dh, Mat* dF_dx) {
+  void jacobians(cpu::context&, ConstView<double> h, ConstView<double>, Mat* dF_dh, Mat* dF_dx) const {
     if (dF_dh) *dF_dh = A.replicate(1, h.cols);
     if (dF_dx) *dF_dx = Mat::Zero(A.rows(), h.cols);
   }
@@ -50,7 +51,7 @@ struct VanillaSystem {
   StepMap<VanillaRnnCell<cpu, double>> map;
   VanillaSystem(cpu::context& ctx, const Mat& wR, const Mat& wI, const Mat& bR)
       : params(VanillaRnnCell<cpu, double>::specs(wR.rows(), wI.cols())),
-        map(VanillaRnnCell<cpu, double>(wR.rows(), wI.cols()), VanillaRnnCell<cpu, double>::values(params)) {
+        map(VanillaRnnCell<cpu, double>(wR.rows(), wI.cols()), bind_values<VanillaRnnCell<cpu, double>>(params)) {
     upload<cpu, double>(ctx, wR, params.value("wR"));
     upload<cpu, double>(ctx, wI, params.value("wI"));
     upload<cpu, double>(ctx, bR, params.value("bR"));
@@ -64,7 +65,7 @@ struct GruSystem {
   Cell::Tensors w;
   StepMap<Cell> map;
   GruSystem(cpu::context& ctx, Index n, Rng& rng, const Cell::Init& init)
-      : params(Cell::specs(n, 1)), w(Cell::values(params)), map(Cell(n, 1), w) {
+      : params(Cell::specs(n, 1)), w(bind_values<Cell>(params)), map(Cell(n, 1), w) {
     Cell::initialize(ctx, w, rng, init);
   }
 };

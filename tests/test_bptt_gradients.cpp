@@ -7,12 +7,16 @@
 
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/cells/gru.hpp"
+#include "ctd/cells/lstm.hpp"
+#include "ctd/cells/sequence.hpp"
 #include "ctd/cells/vanilla.hpp"
 #include "ctd/tasks/white_noise.hpp"
 #include "ctd/train/rnn_regressor.hpp"
+#include "gradient_check.hpp"
 
 using namespace ctd;
-
+using testing::numeric_gradient;
+using testing::relative_error;
 
 namespace {
 
@@ -29,10 +33,6 @@ SequenceBatch<double> random_batch(Rng& rng, Index u, Index o, Index T, Index B)
   return b;
 }
 
-double relative_error(const HostMatrix<double>& a, const HostMatrix<double>& b) {
-  return (a - b).norm() / std::max(1e-12, std::max(a.norm(), b.norm()));
-}
-
 template <template <class, class> class Cell>
 void check_all_parameter_gradients(const typename Cell<cpu, double>::Init& init) {
   cpu::context ctx;
@@ -47,17 +47,8 @@ void check_all_parameter_gradients(const typename Cell<cpu, double>::Init& init)
 
   model.loss_and_gradient(ctx, l2);
   const HostMatrix<double> analytic = download<cpu, double>(ctx, model.parameters().grads());
-  HostMatrix<double> numeric(analytic.rows(), 1);
-  const double h = 1e-6;
-  for (Index i = 0; i < values.rows; ++i) {
-    const double keep = values.data[i];
-    values.data[i] = keep + h;
-    const double up = model.loss_and_gradient(ctx, l2).total();
-    values.data[i] = keep - h;
-    const double down = model.loss_and_gradient(ctx, l2).total();
-    values.data[i] = keep;
-    numeric(i, 0) = (up - down) / (2 * h);
-  }
+  const HostMatrix<double> numeric =
+      numeric_gradient(values.data, values.rows, [&] { return model.loss_and_gradient(ctx, l2).total(); });
   for (const auto& spec : model.parameters().specs()) {
     const Index at = model.parameters().find(spec.name);
     Index offset = 0;
@@ -69,45 +60,38 @@ void check_all_parameter_gradients(const typename Cell<cpu, double>::Init& init)
   }
 }
 
-// d loss / d inputs and d loss / d initial states through the cell alone,
-// with loss = sum(C .* states[1..T]) for a fixed random C.
+// d loss / d inputs and d loss / d initial states through the sequence
+// driver, in both directions, with loss = sum(C .* outputs) for a fixed
+// random C.
 template <template <class, class> class Cell>
-void check_input_and_state_cotangents() {
+void check_input_and_state_cotangents(Direction direction) {
+  using C = Cell<cpu, double>;
   cpu::context ctx;
   Rng rng(11);
   const Index n = 5, u = 2, T = 4, B = 3;
-  Parameters<cpu, double> params(Cell<cpu, double>::specs(n, u));
-  Cell<cpu, double> cell(n, u);
-  const auto w = Cell<cpu, double>::values(params);
-  Cell<cpu, double>::initialize(ctx, w, rng, {});
+  Parameters<cpu, double> params(C::specs(n, u));
+  const Sequence<C> sequence(C(n, u), direction);
+  const Index ns = sequence.cell().state_size();
+  const auto w = bind_values<C>(params);
+  C::initialize(ctx, w, rng, {});
   HostMatrix<double> x = random_normal<double>(rng, u, T * B, 1.0);
-  HostMatrix<double> h0 = random_normal<double>(rng, n, B, 0.5);
-  const HostMatrix<double> C = random_normal<double>(rng, n, T * B, 1.0);
+  HostMatrix<double> h0 = random_normal<double>(rng, ns, B, 0.5);
+  const HostMatrix<double> cot = random_normal<double>(rng, ns, T * B, 1.0);
+  SequenceTape<cpu, double> tape;
   auto loss = [&] {
-    const auto states = cell.forward(ctx, w, ConstView<double>(x.data(), u, T * B),
-                                     ConstView<double>(h0.data(), n, B), T, B);
-    return (cpu::map(states.col_block(B, T * B)).array() * C.array()).sum();
+    const auto outputs = sequence.forward(ctx, w, ConstView<double>(x.data(), u, T * B),
+                                          ConstView<double>(h0.data(), ns, B), T, B, tape);
+    return (cpu::map(outputs).array() * cot.array()).sum();
   };
   loss();
-  HostMatrix<double> d_states = C, d_x(u, T * B), d_h0(n, B);
-  cell.backward(ctx, w, nullptr, ConstView<double>(x.data(), u, T * B),
-                MatrixView<double>(d_states.data(), n, T * B), MatrixView<double>(d_x.data(), u, T * B),
-                MatrixView<double>(d_h0.data(), n, B));
-  auto numeric = [&](HostMatrix<double>& m) {
-    HostMatrix<double> g(m.rows(), m.cols());
-    for (Index i = 0; i < m.size(); ++i) {
-      const double keep = m.data()[i];
-      m.data()[i] = keep + 1e-6;
-      const double up = loss();
-      m.data()[i] = keep - 1e-6;
-      const double down = loss();
-      m.data()[i] = keep;
-      g.data()[i] = (up - down) / 2e-6;
-    }
-    return g;
-  };
-  CHECK(relative_error(d_x, numeric(x)) < 1e-6);
-  CHECK(relative_error(d_h0, numeric(h0)) < 1e-6);
+  HostMatrix<double> d_outputs = cot, d_x(u, T * B), d_h0(ns, B);
+  sequence.backward(ctx, w, ConstView<double>(x.data(), u, T * B), tape, MatrixView<double>(d_outputs.data(), ns, T * B),
+                    {.inputs = MatrixView<double>(d_x.data(), u, T * B),
+                     .input_mode = Grad::overwrite,
+                     .initial = MatrixView<double>(d_h0.data(), ns, B),
+                     .initial_mode = Grad::overwrite});
+  CHECK(relative_error(d_x, numeric_gradient(x, loss)) < 1e-6);
+  CHECK(relative_error(d_h0, numeric_gradient(h0, loss)) < 1e-6);
 }
 
 }  // namespace
@@ -121,19 +105,30 @@ TEST_CASE("GRU: every parameter gradient of the BPTT loss matches finite differe
   check_all_parameter_gradients<GruCell>({1.0, 1.0, 0.3});
 }
 
+TEST_CASE("LSTM: every parameter gradient of the BPTT loss matches finite differences", "[gradients][lstm]") {
+  check_all_parameter_gradients<LstmCell>({1.0, 1.0, 0.3});
+}
+
 TEST_CASE("vanilla RNN: input and initial-state cotangents match finite differences", "[gradients][vanilla]") {
-  check_input_and_state_cotangents<VanillaRnnCell>();
+  check_input_and_state_cotangents<VanillaRnnCell>(Direction::forward);
+  check_input_and_state_cotangents<VanillaRnnCell>(Direction::backward);
 }
 
 TEST_CASE("GRU: input and initial-state cotangents match finite differences", "[gradients][gru]") {
-  check_input_and_state_cotangents<GruCell>();
+  check_input_and_state_cotangents<GruCell>(Direction::forward);
+  check_input_and_state_cotangents<GruCell>(Direction::backward);
+}
+
+TEST_CASE("LSTM: input and initial-state cotangents match finite differences", "[gradients][lstm]") {
+  check_input_and_state_cotangents<LstmCell>(Direction::forward);
+  check_input_and_state_cotangents<LstmCell>(Direction::backward);
 }
 
 TEST_CASE("GRU step matches the tutorial's equations on one hand-checked point", "[gru]") {
   cpu::context ctx;
   const Index n = 2, u = 1;
   Parameters<cpu, double> params(GruCell<cpu, double>::specs(n, u));
-  const auto w = GruCell<cpu, double>::values(params);
+  const auto w = bind_values<GruCell<cpu, double>>(params);
   HostMatrix<double> wRUHX(4, 3), wCHX(2, 3);
   wRUHX << 0.1, -0.2, 0.3, 0.4, 0.5, -0.6, -0.7, 0.8, 0.9, 0.2, -0.1, 0.05;
   wCHX << 0.3, 0.1, -0.4, -0.2, 0.6, 0.7;
@@ -148,8 +143,10 @@ TEST_CASE("GRU step matches the tutorial's equations on one hand-checked point",
   h << 0.3, -0.5;
   Eigen::VectorXd x(1);
   x << 0.7;
-  GruCell<cpu, double> cell(n, u);
-  const auto states = cell.forward(ctx, w, ConstView<double>(x.data(), 1, 1), ConstView<double>(h.data(), 2, 1), 1, 1);
+  const GruCell<cpu, double> cell(n, u);
+  Matrix<cpu, double> cache(cell.cache_rows(), 1), next(n, 1);
+  cell.project_inputs(ctx, w, ConstView<double>(x.data(), 1, 1), cache.view().row_block(0, cell.projection_rows()));
+  cell.step(ctx, w, ConstView<double>(h.data(), 2, 1), cache.view(), next.view());
 
   auto sigma = [](double z) { return 0.5 * (std::tanh(z / 2) + 1); };
   Eigen::Vector3d hx(h(0), h(1), x(0));
@@ -159,6 +156,6 @@ TEST_CASE("GRU step matches the tutorial's equations on one hand-checked point",
   Eigen::Vector3d rhx(r(0) * h(0), r(1) * h(1), x(0));
   const Eigen::Vector2d c = (wCHX * rhx + bC).array().tanh();
   const Eigen::Vector2d expected = uu.cwiseProduct(h) + (Eigen::Vector2d::Ones() - uu).cwiseProduct(c);
-  CHECK(states.data[2] == Approx(expected(0)).epsilon(1e-14));
-  CHECK(states.data[3] == Approx(expected(1)).epsilon(1e-14));
+  CHECK(next.data()[0] == Approx(expected(0)).epsilon(1e-14));
+  CHECK(next.data()[1] == Approx(expected(1)).epsilon(1e-14));
 }

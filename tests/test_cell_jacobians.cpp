@@ -7,10 +7,13 @@
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/cells/esn.hpp"
 #include "ctd/cells/gru.hpp"
+#include "ctd/cells/lstm.hpp"
 #include "ctd/cells/vanilla.hpp"
+#include "gradient_check.hpp"
 
 using namespace ctd;
 using Mat = HostMatrix<double>;
+using testing::relative_error;
 
 namespace {
 
@@ -25,35 +28,29 @@ void randomize(cpu::context& ctx, Parameters<cpu, double>& params, Rng& rng, dou
   }
 }
 
-// Central differences of F with respect to the states (or inputs), for all
-// P points at once: column j of block p perturbs coordinate j of point p.
+// Central differences of F at each point p with respect to its state and
+// its input (testing::numeric_jacobian), laid out as the maps' blocks.
 template <class Map>
-void finite_differences(cpu::context& ctx, Map& map, const Mat& h, const Mat& x, Mat& dh, Mat& dx) {
-  const double eps = 1e-6;
-  const auto diff = [&](bool wrt_state, Index dim, Mat& out) {
-    out.resize(n, dim * P);
-    for (Index j = 0; j < dim; ++j) {
-      Mat hp = h, hm = h, xp = x, xm = x;
-      (wrt_state ? hp : xp).row(j).array() += eps;
-      (wrt_state ? hm : xm).row(j).array() -= eps;
-      const Mat fd = (evaluate_at(ctx, map, hp, xp) - evaluate_at(ctx, map, hm, xm)) / (2 * eps);
-      for (Index p = 0; p < P; ++p) out.col(p * dim + j) = fd.col(p);
-    }
-  };
-  diff(true, n, dh);
-  diff(false, u, dx);
+void finite_differences(cpu::context& ctx, const Map& map, const Mat& h, const Mat& x, Mat& dh, Mat& dx) {
+  const Index ns = h.rows();
+  dh.resize(ns, ns * P);
+  dx.resize(ns, u * P);
+  for (Index p = 0; p < P; ++p) {
+    const Mat hp = h.col(p), xp = x.col(p);
+    dh.middleCols(p * ns, ns) = testing::numeric_jacobian([&](const Mat& v) { return evaluate_at(ctx, map, v, xp); }, hp);
+    dx.middleCols(p * u, u) = testing::numeric_jacobian([&](const Mat& v) { return evaluate_at(ctx, map, hp, v); }, xp);
+  }
 }
 
-double relative_error(const Mat& a, const Mat& b) { return (a - b).cwiseAbs().maxCoeff() / b.cwiseAbs().maxCoeff(); }
-
 template <class Map>
-void check_map(cpu::context& ctx, Map& map, Rng& rng) {
-  const Mat h = random_normal<double>(rng, n, P, 0.8), x = random_normal<double>(rng, u, P, 1.0);
+void check_map(cpu::context& ctx, const Map& map, Rng& rng) {
+  const Index ns = map.state_size();
+  const Mat h = random_normal<double>(rng, ns, P, 0.8), x = random_normal<double>(rng, u, P, 1.0);
   Mat J, X, J_fd, X_fd;
   jacobians_at(ctx, map, h, x, &J, &X);
   finite_differences(ctx, map, h, x, J_fd, X_fd);
-  REQUIRE(J.rows() == n);
-  REQUIRE(J.cols() == n * P);
+  REQUIRE(J.rows() == ns);
+  REQUIRE(J.cols() == ns * P);
   REQUIRE(X.cols() == u * P);
   CHECK(relative_error(J, J_fd) < 1e-6);
   CHECK(relative_error(X, X_fd) < 1e-6);
@@ -63,15 +60,15 @@ void check_map(cpu::context& ctx, Map& map, Rng& rng) {
   CHECK((J_only - J).cwiseAbs().maxCoeff() == 0.0);
 
   // The state VJP is J_p^T g_p for every point.
-  const Mat g = random_normal<double>(rng, n, P, 1.0);
+  const Mat g = random_normal<double>(rng, ns, P, 1.0);
   const Matrix<cpu, double> hd = upload<cpu, double>(ctx, h), xd = upload<cpu, double>(ctx, x),
                             gd = upload<cpu, double>(ctx, g);
-  Matrix<cpu, double> vjp(n, P);
-  map.evaluate(ctx, hd.view(), xd.view());
-  map.state_vjp(ctx, gd.view(), vjp.view());
+  Matrix<cpu, double> vjp(ns, P), workspace(map.workspace_rows(), P);
+  map.evaluate(ctx, hd.view(), xd.view(), workspace.view());
+  map.state_vjp(ctx, hd.view(), workspace.view(), gd.view(), vjp.view());
   const Mat got = download<cpu, double>(ctx, vjp.view());
-  Mat expected(n, P);
-  for (Index p = 0; p < P; ++p) expected.col(p) = J.middleCols(p * n, n).transpose() * g.col(p);
+  Mat expected(ns, P);
+  for (Index p = 0; p < P; ++p) expected.col(p) = J.middleCols(p * ns, ns).transpose() * g.col(p);
   CHECK(relative_error(got, expected) < 1e-12);
   // The cotangent is read, not consumed.
   CHECK((download<cpu, double>(ctx, gd.view()) - g).cwiseAbs().maxCoeff() == 0.0);
@@ -85,7 +82,7 @@ TEST_CASE("vanilla RNN Jacobians match finite differences", "[jacobians]") {
   Parameters<cpu, double> params(VanillaRnnCell<cpu, double>::specs(n, u));
   randomize(ctx, params, rng, 0.6);
   StepMap<VanillaRnnCell<cpu, double>> map(VanillaRnnCell<cpu, double>(n, u),
-                                           VanillaRnnCell<cpu, double>::values(params));
+                                           bind_values<VanillaRnnCell<cpu, double>>(params));
   check_map(ctx, map, rng);
 }
 
@@ -94,7 +91,16 @@ TEST_CASE("GRU Jacobians match finite differences", "[jacobians]") {
   Rng rng(12);
   Parameters<cpu, double> params(GruCell<cpu, double>::specs(n, u));
   randomize(ctx, params, rng, 0.7);
-  StepMap<GruCell<cpu, double>> map(GruCell<cpu, double>(n, u), GruCell<cpu, double>::values(params));
+  StepMap<GruCell<cpu, double>> map(GruCell<cpu, double>(n, u), bind_values<GruCell<cpu, double>>(params));
+  check_map(ctx, map, rng);
+}
+
+TEST_CASE("LSTM Jacobians (of its state [h; c]) match finite differences", "[jacobians][lstm]") {
+  cpu::context ctx;
+  Rng rng(14);
+  Parameters<cpu, double> params(LstmCell<cpu, double>::specs(n, u));
+  randomize(ctx, params, rng, 0.7);
+  StepMap<LstmCell<cpu, double>> map(LstmCell<cpu, double>(n, u), bind_values<LstmCell<cpu, double>>(params));
   check_map(ctx, map, rng);
 }
 
@@ -104,7 +110,7 @@ TEST_CASE("ESN Jacobians match finite differences", "[jacobians]") {
   const Index m = 2;
   Parameters<cpu, double> params(EsnCell<cpu, double>::specs(n, u, m));
   randomize(ctx, params, rng, 0.5);
-  EsnMap<cpu, double> map(ctx, EsnCell<cpu, double>(n, u, m, 0.1), EsnCell<cpu, double>::values(params));
+  EsnMap<cpu, double> map(ctx, EsnCell<cpu, double>(n, u, m, 0.1), bind_values<EsnCell<cpu, double>>(params));
   check_map(ctx, map, rng);
 }
 
@@ -114,12 +120,12 @@ TEST_CASE("cell Jacobians reject mismatched shapes", "[jacobians]") {
   GruCell<cpu, double> gru(n, u);
   const Matrix<cpu, double> h(n, P), x_wrong(u + 1, P);
   Mat J;
-  CHECK_THROWS_AS(gru.jacobians(ctx, GruCell<cpu, double>::values(params), h.view(), x_wrong.view(), &J, nullptr),
+  CHECK_THROWS_AS(gru.jacobians(ctx, bind_values<GruCell<cpu, double>>(params), h.view(), x_wrong.view(), &J, nullptr),
                   Error);
   Parameters<cpu, double> vparams(VanillaRnnCell<cpu, double>::specs(n, u));
   VanillaRnnCell<cpu, double> rnn(n, u);
   const Matrix<cpu, double> h_wrong(n + 1, P), x(u, P);
-  CHECK_THROWS_AS(rnn.jacobians(ctx, VanillaRnnCell<cpu, double>::values(vparams), h_wrong.view(), x.view(), &J,
+  CHECK_THROWS_AS(rnn.jacobians(ctx, bind_values<VanillaRnnCell<cpu, double>>(vparams), h_wrong.view(), x.view(), &J,
                                 nullptr),
                   Error);
 }

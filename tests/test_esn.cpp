@@ -33,7 +33,7 @@ struct RandomEsn {
   ctd::Parameters<cpu, double> params;
   Esn::Tensors w;
   RandomEsn(Index n, Index u, Index m, double g, double dt_over_tau, std::uint64_t seed)
-      : cell(n, u, m, dt_over_tau), params(Esn::specs(n, u, m)), w(Esn::values(params)) {
+      : cell(n, u, m, dt_over_tau), params(Esn::specs(n, u, m)), w(bind_values<Esn>(params)) {
     ctd::Rng rng(seed);
     Esn::Init init;
     init.g = g;
@@ -47,7 +47,7 @@ TEST_CASE("ESN step matches the equations on hand-computed numbers", "[esn]") {
   cpu::context ctx;
   const Esn cell(2, 1, 1, 0.1);
   ctd::Parameters<cpu, double> params(Esn::specs(2, 1, 1));
-  const auto w = Esn::values(params);
+  const auto w = bind_values<Esn>(params);
   ctd::upload<cpu, double>(ctx, host(2, 1, {0.5, -0.25}), w.a0);
   ctd::upload<cpu, double>(ctx, host(2, 1, {1.0, 2.0}), w.wI);
   ctd::upload<cpu, double>(ctx, host(2, 2, {0.1, 0.3, 0.2, -0.4}), w.wR);  // [[0.1 0.2] [0.3 -0.4]]
@@ -121,13 +121,13 @@ TEST_CASE("ESN Jacobians of the closed-loop map match central finite differences
   REQUIRE(dF_dx.cols() == u * P);
 
   auto work = esn.cell.make_state(ctx, 1);
-  ctd::Matrix<cpu, double> next(n, 1);
   // F at one state and input, through the cell's own map (backend ops).
   const auto F = [&](const HostMatrix<double>& a_p, const HostMatrix<double>& x_p) {
     const auto ad = ctd::upload<cpu, double>(ctx, a_p);
     const auto xd = ctd::upload<cpu, double>(ctx, x_p);
-    esn.cell.map(ctx, esn.w, ad.view(), xd.view(), next.view(), work);
-    return ctd::download<cpu, double>(ctx, next.view());
+    esn.cell.set_state(ctx, esn.w, ad.view(), work);
+    esn.cell.step(ctx, esn.w, xd.view(), work);
+    return ctd::download<cpu, double>(ctx, work.a.view());
   };
   const double eps = 1e-6;
   for (Index p = 0; p < P; ++p) {

@@ -123,7 +123,7 @@ TEST_CASE("a float network in double for Newton: cast_parameters", "[fixed_point
   cpu::context ctx(1);
   Rng rng(12);
   Parameters<cpu, float> params(GruCell<cpu, float>::specs(3, 2));
-  GruCell<cpu, float>::initialize(ctx, GruCell<cpu, float>::values(params), rng, {});
+  GruCell<cpu, float>::initialize(ctx, bind_values<GruCell<cpu, float>>(params), rng, {});
   const Parameters<cpu, double> params64 = cast_parameters<double>(ctx, params);
   REQUIRE(params64.specs().size() == params.specs().size());
   CHECK(download<cpu, double>(ctx, params64.values()) ==

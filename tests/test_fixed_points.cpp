@@ -184,7 +184,7 @@ TEST_CASE("GRU with zero recurrent weights: h* = c(x*), J = diag(u), one point p
   const Index n = 3, u = 2;
   Rng rng(4);
   Parameters<cpu, double> params(GruCell<cpu, double>::specs(n, u));
-  const auto w = GruCell<cpu, double>::values(params);
+  const auto w = bind_values<GruCell<cpu, double>>(params);
   upload<cpu, double>(ctx, random_normal<double>(rng, 2 * n, u, 1.0), w.wRUHX.col_block(n, u));
   upload<cpu, double>(ctx, random_normal<double>(rng, n, u, 1.0), w.wCHX.col_block(n, u));
   upload<cpu, double>(ctx, random_normal<double>(rng, 2 * n, 1, 0.5), w.bRU);
@@ -230,7 +230,7 @@ TEST_CASE("ESN without recurrence: the fixed point of its Euler map is a* = wI x
   const Index n = 4, u = 2, m = 3;
   Rng rng(8);
   Parameters<cpu, double> params(EsnCell<cpu, double>::specs(n, u, m));
-  const auto w = EsnCell<cpu, double>::values(params);
+  const auto w = bind_values<EsnCell<cpu, double>>(params);
   upload<cpu, double>(ctx, random_normal<double>(rng, n, u, 1.0), w.wI);
   upload<cpu, double>(ctx, random_normal<double>(rng, m, n, 1.0), w.wO);  // wR = wF = 0: no loop
   EsnMap<cpu, double> map(ctx, EsnCell<cpu, double>(n, u, m, 0.1), w);

@@ -30,7 +30,7 @@ struct Student {
   ctd::Parameters<cpu, S> params;
   typename Esn::Tensors w;
   Student(Index n, Index m, double g, ctd::Rng& rng, double dt_over_tau = 0.1)
-      : cell(n, 1, m, S(dt_over_tau)), params(Esn::specs(n, 1, m)), w(Esn::values(params)) {
+      : cell(n, 1, m, S(dt_over_tau)), params(Esn::specs(n, 1, m)), w(bind_values<Esn>(params)) {
     typename Esn::Init init;
     init.g = S(g);
     Esn::initialize(ctx, w, rng, init);

@@ -1,6 +1,7 @@
-// Training as the examples run it: the integrator reaches the tutorial's
-// accuracy, checkpoints resume the exact run, a NaN loss stops training
-// with the last checkpoint intact, and parameter files are validated.
+// Training through the library's trainer, as the examples run it: the
+// integrator reaches the tutorial's accuracy (vanilla RNN and LSTM),
+// checkpoints resume the exact run, a NaN loss stops training with the last
+// checkpoint intact, and parameter files are validated.
 #include <catch2/catch.hpp>
 
 #include <Eigen/Eigenvalues>
@@ -9,12 +10,15 @@
 #include <limits>
 #include <unistd.h>
 
-#include "common/supervised_training.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/cells/gru.hpp"
+#include "ctd/cells/lstm.hpp"
 #include "ctd/cells/vanilla.hpp"
+#include "ctd/io/checkpoint.hpp"
 #include "ctd/io/parameters_io.hpp"
 #include "ctd/tasks/white_noise.hpp"
+#include "ctd/train/rnn_regressor.hpp"
+#include "ctd/train/trainer.hpp"
 
 using namespace ctd;
 
@@ -35,15 +39,24 @@ struct TempDir {
 
 using Vanilla = RnnRegressor<VanillaRnnCell, cpu, float>;
 
-examples::SupervisedOptions integrator_options(Index steps, const std::filesystem::path& checkpoint) {
-  examples::SupervisedOptions opt;
+constexpr double integrator_l2 = 2e-4;
+
+TrainerOptions integrator_options(Index steps) {
+  TrainerOptions opt;
   opt.steps = steps;
-  opt.l2 = 2e-4;
   opt.adam = {0.025, 0.99975, 0.9, 0.999, 0.1};
   opt.checkpoint_every = 10;
-  opt.checkpoint = checkpoint;
   opt.seed = 3;
   return opt;
+}
+
+// Trains on fresh integrator batches with checkpoints in `checkpoint`.
+template <class Model, class MakeBatch>
+void train(cpu::context& ctx, Model& model, MakeBatch make_batch, const TrainerOptions& opt,
+           const std::filesystem::path& checkpoint) {
+  Trainer<cpu, float> trainer(model.parameters(), opt);
+  io::CheckpointFile<cpu, float> store(checkpoint);
+  trainer.run(ctx, fresh_batch_loss(model, make_batch, integrator_l2), &store);
 }
 
 HostMatrix<float> trained_values(Index steps, const std::filesystem::path& checkpoint, bool resume) {
@@ -51,10 +64,9 @@ HostMatrix<float> trained_values(Index steps, const std::filesystem::path& check
   Vanilla model(16, 1, 1);
   Rng init(1);
   model.initialize(ctx, init, {});
-  auto opt = integrator_options(steps, checkpoint);
+  auto opt = integrator_options(steps);
   opt.resume = resume;
-  examples::train_supervised<Vanilla, cpu, float>(
-      ctx, model, [](Rng& rng) { return integrator_batch<float>(rng, 32); }, opt);
+  train(ctx, model, [](Rng& rng) { return integrator_batch<float>(rng, 32); }, opt, checkpoint);
   return download<cpu, float>(ctx, model.parameters().values());
 }
 
@@ -67,9 +79,8 @@ TEST_CASE("integrator RNN with the tutorial's settings: eval MSE <= 1e-4 and a l
   Vanilla model(100, 1, 1);
   Rng init(11);
   model.initialize(ctx, init, {0.85f, 0.1f});
-  examples::train_supervised<Vanilla, cpu, float>(
-      ctx, model, [](Rng& rng) { return integrator_batch<float>(rng, 128); },
-      integrator_options(10000, dir.path / "checkpoint.h5"));
+  train(ctx, model, [](Rng& rng) { return integrator_batch<float>(rng, 128); }, integrator_options(10000),
+        dir.path / "checkpoint.h5");
   Rng eval(12);
   model.load(ctx, integrator_batch<float>(eval, 1024));
   const double mse = model.evaluate(ctx);
@@ -79,6 +90,20 @@ TEST_CASE("integrator RNN with the tutorial's settings: eval MSE <= 1e-4 and a l
   double closest = 1e9;
   for (Index i = 0; i < ev.size(); ++i) closest = std::min(closest, std::abs(ev(i) - 1.0));
   CHECK(closest < 0.02);
+}
+
+TEST_CASE("LSTM on the integrator through the same regressor and trainer: eval MSE <= 1e-3", "[training][lstm]") {
+  cpu::context ctx;
+  TempDir dir;
+  RnnRegressor<LstmCell, cpu, float> model(32, 1, 1);
+  Rng init(21);
+  model.initialize(ctx, init, {});
+  auto opt = integrator_options(4000);
+  opt.adam.lr0 = 0.01;
+  train(ctx, model, [](Rng& rng) { return integrator_batch<float>(rng, 64); }, opt, dir.path / "checkpoint.h5");
+  Rng eval(22);
+  model.load(ctx, integrator_batch<float>(eval, 1024));
+  CHECK(model.evaluate(ctx) <= 1e-3);
 }
 
 TEST_CASE("checkpoints: 20 steps equal 10 steps and a resume of 10 more, bit for bit", "[training][checkpoint]") {
@@ -96,19 +121,19 @@ TEST_CASE("a NaN loss stops training with a clear message and the last checkpoin
   Vanilla model(8, 1, 1);
   Rng init(1);
   model.initialize(ctx, init, {});
-  auto opt = integrator_options(30, file);
+  auto opt = integrator_options(30);
   int calls = 0;
   const auto make = [&](Rng& rng) {
     auto b = integrator_batch<float>(rng, 16);
     if (++calls > 15) b.inputs(0, 3) = std::numeric_limits<float>::quiet_NaN();
     return b;
   };
-  CHECK_THROWS_WITH((examples::train_supervised<Vanilla, cpu, float>(ctx, model, make, opt)),
+  CHECK_THROWS_WITH(train(ctx, model, make, opt, file),
                     Catch::Contains("step 15") && Catch::Contains("nan") && Catch::Contains("c.h5"));
   // The checkpoint of step 10 is whole and loads.
   Vanilla fresh(8, 1, 1);
   Adam<cpu, float> adam(fresh.parameters().total_size(), opt.adam);
-  const auto state = io::load_checkpoint(ctx, file, fresh.parameters(), adam);
+  const auto state = io::CheckpointFile<cpu, float>(file).load(ctx, fresh.parameters(), adam);
   CHECK(state.step == 10);
   CHECK(adam.step() == 10);
   CHECK(std::filesystem::directory_iterator(dir.path)->path().filename() == "c.h5");

@@ -5,11 +5,12 @@
 //   b  decision GRU training step (n 100, B 128, T 25)
 //   c  one Adam step of the fixed-point finder on 10000 x 100 candidates
 //   e  one FORCE training pass (n 500, m 20, 300 steps, RLS every step)
-// A training step is the trainer's: loss and BPTT gradient, global-norm
-// clipping, Adam, on a batch already on the device (the references also
-// generate their batches before timing). For a and b the step also runs
-// with its forward and backward time loops replayed as CUDA graphs, and the
-// kernel launches one time step costs are counted from the captured graphs.
+// A training step is one step of the library's trainer (train/trainer.hpp):
+// loss and BPTT gradient, global-norm clipping, Adam, on a batch already on
+// the device (the references also generate their batches before timing).
+// For a and b the step also runs with the sequence driver's forward and
+// backward passes replayed as CUDA graphs, and the kernel launches one time
+// step costs are counted from the captured graphs.
 // Every timed step ends with a stream synchronisation, as the references'
 // do (torch.cuda.synchronize, block_until_ready).
 //
@@ -37,13 +38,14 @@
 #include "ctd/backend/cuda/cuda.hpp"
 #include "ctd/backend/cuda/graph.hpp"
 #include "ctd/cells/gru.hpp"
+#include "ctd/cells/sequence.hpp"
 #include "ctd/cells/vanilla.hpp"
 #include "ctd/force/force_trainer.hpp"
 #include "ctd/tasks/chaotic_teacher.hpp"
 #include "ctd/tasks/white_noise.hpp"
 #include "ctd/train/adam.hpp"
-#include "ctd/train/regularize.hpp"
 #include "ctd/train/rnn_regressor.hpp"
+#include "ctd/train/trainer.hpp"
 
 namespace {
 
@@ -68,45 +70,61 @@ SequenceBatch<float> batch_for(const SupervisedRun& run) {
   return run.decision ? decision_batch<float>(rng, batch) : integrator_batch<float>(rng, batch);
 }
 
-// The trainer's step (examples/common/supervised_training.hpp), unchanged.
+// The tutorials' trainer options for one step per run: clipping at 10 and
+// the run's Adam (whose state carries over from run to run).
+TrainerOptions one_step(const SupervisedRun& run) {
+  TrainerOptions options;
+  options.steps = 1;
+  options.max_grad_norm = 10;
+  options.adam = run.adam;
+  return options;
+}
+
+// The library's training step, unchanged, on the loaded batch.
 template <template <class, class> class Cell, class B>
 class TrainingStep {
  public:
   template <class Init>
   TrainingStep(typename B::context& ctx, const SupervisedRun& run, const Init& init)
-      : model_(n, u, o), adam_(model_.parameters().total_size(), run.adam), l2_(run.l2) {
+      : model_(n, u, o), trainer_(model_.parameters(), one_step(run)), l2_(run.l2) {
     Rng rng(0);
     model_.initialize(ctx, rng, std::make_from_tuple<typename Cell<B, float>::Init>(init));
     model_.load(ctx, batch_for(run));
   }
   double operator()(typename B::context& ctx) {
-    const double loss = model_.loss_and_gradient(ctx, l2_).total();
-    clip_global_norm<B, float>(ctx, model_.parameters().grads(), 10.0f);
-    adam_.update(ctx, model_.parameters().values(), model_.parameters().grads());
+    const auto loss = [&](typename B::context& c, Rng&, Index) { return model_.loss_and_gradient(c, l2_); };
+    const double total = trainer_.run(ctx, loss, nullptr).loss_history.back();
     B::synchronize(ctx);
-    return loss;
+    return total;
   }
 
  private:
   RnnRegressor<Cell, B, float> model_;
-  Adam<B, float> adam_;
+  Trainer<B, float> trainer_;
   float l2_;
 };
 
-// The same step composed from the model's public parts (what
-// RnnRegressor::loss_and_gradient does), with everything between the host
-// trips recorded once and replayed as a CUDA graph: the forward time loop
-// with the readout, and the backward time loop with the readout's and the
-// L2 penalty's gradients. The three host trips stay: the loss, the penalty
-// and the gradient norm for clipping.
+// The same step with the loss and gradient composed from the model's public
+// parts (what RnnRegressor::loss_and_gradient does), everything between the
+// host trips recorded once and replayed as a CUDA graph: the sequence's
+// forward with the readout, and its backward with the readout's and the L2
+// penalty's gradients. The host trips stay: the loss, the penalty and the
+// trainer's gradient norm for clipping. The cells here (vanilla, GRU) have
+// their whole state as hidden activity.
 template <template <class, class> class Cell>
 class GraphTrainingStep {
  public:
+  using C = Cell<cuda, float>;
+
   template <class Init>
   GraphTrainingStep(CudaContext& ctx, const SupervisedRun& run, const Init& init)
-      : model_(n, u, o), adam_(model_.parameters().total_size(), run.adam), l2_(run.l2) {
+      : model_(n, u, o),
+        sequence_(model_.cell()),
+        grads_(bind_grads<C>(model_.parameters())),
+        trainer_(model_.parameters(), one_step(run)),
+        l2_(run.l2) {
     Rng rng(0);
-    model_.initialize(ctx, rng, std::make_from_tuple<typename Cell<cuda, float>::Init>(init));
+    model_.initialize(ctx, rng, std::make_from_tuple<typename C::Init>(init));
     const SequenceBatch<float> b = batch_for(run);
     x_ = upload<cuda, float>(ctx, b.inputs);
     y_ = upload<cuda, float>(ctx, b.targets);
@@ -114,22 +132,25 @@ class GraphTrainingStep {
     out_.resize(o, T * batch);
     d_out_.resize(o, T * batch);
     d_states_.resize(n, T * batch);
-    // Once eagerly, so every workspace has its size before the recording.
+    // Once eagerly, so the tape and every workspace have their size before
+    // the recording.
     enqueue_forward(ctx);
     enqueue_backward(ctx);
     forward_.capture(ctx, [&] { enqueue_forward(ctx); });
     backward_.capture(ctx, [&] { enqueue_backward(ctx); });
   }
   double operator()(CudaContext& ctx) {
-    auto& p = model_.parameters();
-    forward_.launch(ctx);
-    const double mse = cuda::masked_mse(ctx, out_.view(), y_.view(), mask_.view(), d_out_.view());
-    backward_.launch(ctx);
-    const double penalty = l2_ * cuda::sum_squares(ctx, ConstView<float>(p.values()));
-    clip_global_norm<cuda, float>(ctx, p.grads(), 10.0f);
-    adam_.update(ctx, p.values(), p.grads());
+    const auto loss = [&](CudaContext& c, Rng&, Index) {
+      LossParts parts;
+      forward_.launch(c);
+      parts.mse = cuda::masked_mse(c, out_.view(), y_.view(), mask_.view(), d_out_.view());
+      backward_.launch(c);
+      parts.l2 = l2_ * cuda::sum_squares(c, ConstView<float>(model_.parameters().values()));
+      return parts;
+    };
+    const double total = trainer_.run(ctx, loss, nullptr).loss_history.back();
     cuda::synchronize(ctx);
-    return mse + penalty;
+    return total;
   }
   std::size_t forward_kernels() const { return forward_.kernel_count(); }
   std::size_t backward_kernels() const { return backward_.kernel_count(); }
@@ -137,50 +158,54 @@ class GraphTrainingStep {
  private:
   void enqueue_forward(CudaContext& ctx) {
     auto& p = model_.parameters();
-    cuda::fill(ctx, p.grads(), 0.0f);
-    const auto states = model_.cell().forward(ctx, model_.cell_values(), x_.view(), {}, T, batch);
-    cuda::gemm(ctx, Trans::no, Trans::no, 1.0f, ConstView<float>(p.value("wO")), states.col_block(batch, T * batch),
-               0.0f, out_.view());
+    const auto states = sequence_.forward(ctx, model_.cell_values(), x_.view(), {}, T, batch, tape_);
+    cuda::gemm(ctx, Trans::no, Trans::no, 1.0f, ConstView<float>(p.value("wO")), states, 0.0f, out_.view());
     cuda::add_columnwise(ctx, ConstView<float>(p.value("bO")), out_.view());
   }
   void enqueue_backward(CudaContext& ctx) {
     auto& p = model_.parameters();
-    const auto h = model_.cell().states().col_block(batch, T * batch);
-    cuda::gemm(ctx, Trans::no, Trans::yes, 1.0f, ConstView<float>(d_out_.view()), h, 1.0f, p.grad("wO"));
-    cuda::add_row_sums(ctx, ConstView<float>(d_out_.view()), p.grad("bO"));
-    cuda::gemm(ctx, Trans::yes, Trans::no, 1.0f, ConstView<float>(p.value("wO")), ConstView<float>(d_out_.view()),
-               0.0f, d_states_.view());
-    const auto g = Cell<cuda, float>::grads(p);
-    model_.cell().backward(ctx, model_.cell_values(), &g, x_.view(), d_states_.view(), {}, {});
+    const ConstView<float> d_out = d_out_.view();
+    cuda::gemm(ctx, Trans::no, Trans::yes, 1.0f, d_out, sequence_.outputs(tape_), 0.0f, p.grad("wO"));
+    cuda::fill(ctx, p.grad("bO"), 0.0f);
+    cuda::add_row_sums(ctx, d_out, p.grad("bO"));
+    cuda::gemm(ctx, Trans::yes, Trans::no, 1.0f, ConstView<float>(p.value("wO")), d_out, 0.0f, d_states_.view());
+    sequence_.backward(ctx, model_.cell_values(), x_.view(), tape_, d_states_.view(),
+                       {.weights = grads_, .weight_mode = Grad::overwrite});
     cuda::axpy(ctx, 2 * l2_, ConstView<float>(p.values()), p.grads());
   }
 
   RnnRegressor<Cell, cuda, float> model_;
-  Adam<cuda, float> adam_;
+  Sequence<C> sequence_;
+  SequenceTape<cuda, float> tape_;
+  typename C::Tensors grads_;
+  Trainer<cuda, float> trainer_;
   float l2_;
   Matrix<cuda, float> x_, y_, mask_, out_, d_out_, d_states_;
   CudaGraph forward_, backward_;
 };
 
-// Kernels one time step launches in the cell's forward and backward loops:
-// the difference between recordings of T and T - 1 steps.
+// Kernels one time step launches in the sequence's forward and backward
+// passes: the difference between recordings of T and T - 1 steps.
 template <template <class, class> class Cell, class Init>
 std::pair<std::size_t, std::size_t> kernels_per_time_step(CudaContext& ctx, const Init& init) {
-  Parameters<cuda, float> params(Cell<cuda, float>::specs(n, u));
-  const auto w = Cell<cuda, float>::values(params);
+  using C = Cell<cuda, float>;
+  Parameters<cuda, float> params(C::specs(n, u));
+  const auto w = bind_values<C>(params);
   Rng rng(0);
-  Cell<cuda, float>::initialize(ctx, w, rng, std::make_from_tuple<typename Cell<cuda, float>::Init>(init));
+  C::initialize(ctx, w, rng, std::make_from_tuple<typename C::Init>(init));
+  const Sequence<C> sequence(C(n, u));
   const Matrix<cuda, float> x(u, T * batch);
-  Matrix<cuda, float> d_states(n, T * batch);
+  Matrix<cuda, float> d_outputs(n, T * batch);
   const auto recorded = [&](Index steps) {
-    Cell<cuda, float> cell(n, u);
+    SequenceTape<cuda, float> tape;
     const auto inputs = x.col_block(0, steps * batch);
-    const auto d = d_states.col_block(0, steps * batch);
-    cell.forward(ctx, w, inputs, {}, steps, batch);
-    cell.backward(ctx, w, nullptr, inputs, d, {}, {});
+    const auto d = d_outputs.col_block(0, steps * batch);
+    // Once eagerly, so the tape has its size before the recording.
+    sequence.forward(ctx, w, inputs, {}, steps, batch, tape);
+    sequence.backward(ctx, w, inputs, tape, d, {});
     CudaGraph forward, backward;
-    forward.capture(ctx, [&] { cell.forward(ctx, w, inputs, {}, steps, batch); });
-    backward.capture(ctx, [&] { cell.backward(ctx, w, nullptr, inputs, d, {}, {}); });
+    forward.capture(ctx, [&] { sequence.forward(ctx, w, inputs, {}, steps, batch, tape); });
+    backward.capture(ctx, [&] { sequence.backward(ctx, w, inputs, tape, d, {}); });
     return std::pair{forward.kernel_count(), backward.kernel_count()};
   };
   const auto [f1, b1] = recorded(T);
@@ -198,9 +223,8 @@ bench::Timing finder_step(typename B::context& ctx, int samples) {
   const Index trials = 400;
   model.load(ctx, decision_batch<float>(rng, trials));
   model.forward(ctx);
-  const HostMatrix<float> states = download<B, float>(ctx, model.states());
-  const HostMatrix<float> candidates = states.rightCols(states.cols() - trials);
-  StepMap<GruCell<B, float>> map(GruCell<B, float>(n, u), model.cell_values());
+  const HostMatrix<float> candidates = download<B, float>(ctx, model.states());
+  const StepMap<GruCell<B, float>> map(GruCell<B, float>(n, u), model.cell_values());
   FixedPointOptions opt;
   if constexpr (std::is_same_v<B, cuda>) opt.chunk = 0;  // the GPU takes all 10000 at once
   FixedPointOptimizer<StepMap<GruCell<B, float>>> optimizer(ctx, map, candidates, HostMatrix<float>::Zero(u, 1), opt);
@@ -220,7 +244,7 @@ bench::Timing force_pass(typename B::context& ctx, int samples) {
   cpu::context teacher_ctx;
   const HostMatrix<float> targets = chaotic_teacher_targets<cpu, double>(teacher_ctx, rng).cast<float>();
   Parameters<B, float> params(EsnCell<B, float>::specs(esn_n, u, m));
-  const auto w = EsnCell<B, float>::values(params);
+  const auto w = bind_values<EsnCell<B, float>>(params);
   EsnCell<B, float>::initialize(ctx, w, rng, {});
   const EsnCell<B, float> cell(esn_n, u, m, 0.1f);
   ForceTrainer<B, float> trainer(ctx, cell, w, targets);

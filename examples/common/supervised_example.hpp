@@ -11,14 +11,18 @@
 
 #include "common/cli.hpp"
 #include "common/json_file.hpp"
-#include "common/supervised_training.hpp"
+#include "common/progress.hpp"
+#include "ctd/io/checkpoint.hpp"
 #include "ctd/io/h5_dict.hpp"
 #include "ctd/io/parameters_io.hpp"
+#include "ctd/train/rnn_regressor.hpp"
+#include "ctd/train/trainer.hpp"
 
 namespace ctd::examples {
 
 struct SupervisedCli {
-  SupervisedOptions train;
+  TrainerOptions train;
+  double l2 = 0;
   Index batch = 128;
   Index state_size = 100;
   Index eval_trials = 1024;
@@ -32,18 +36,28 @@ struct SupervisedCli {
     app.add_option("--seed", train.seed, "seed of the initialisation and the data")->capture_default_str();
     app.add_option("--lr0", train.adam.lr0, "initial learning rate")->capture_default_str()->check(examples::positive);
     app.add_option("--decay", train.adam.decay, "learning-rate decay per step")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-    app.add_option("--l2", train.l2, "L2 penalty on all parameters")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--l2", l2, "L2 penalty on all parameters")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--eval-trials", eval_trials, "fresh trials for the evaluation")->capture_default_str()->check(examples::positive);
     app.add_option("--checkpoint-every", train.checkpoint_every, "steps between checkpoints")->capture_default_str()->check(examples::positive);
     app.add_flag("--resume", train.resume, "continue from DIR/checkpoint.h5");
     app.add_option("--out", out, "output folder")->capture_default_str();
   }
   // Creates the folder; call after parsing.
-  void prepare() {
-    std::filesystem::create_directories(out);
-    train.checkpoint = out / "checkpoint.h5";
-  }
+  void prepare() { std::filesystem::create_directories(out); }
+  std::filesystem::path checkpoint() const { return out / "checkpoint.h5"; }
 };
+
+// Trains the model on a fresh batch from make_batch(rng) every step with the
+// library's trainer: checkpoints in DIR/checkpoint.h5, the progress line.
+template <class Model, class B, class S, class MakeBatch>
+TrainingResult train_on_fresh_batches(typename B::context& ctx, Model& model, MakeBatch make_batch,
+                                      TrainerOptions options, double l2, const std::filesystem::path& checkpoint) {
+  options.progress = ProgressLine{};
+  Trainer<B, S> trainer(model.parameters(), options);
+  io::CheckpointFile<B, S> store(checkpoint);
+  if (options.resume) fmt::print("resuming from {}\n", checkpoint.string());
+  return trainer.run(ctx, fresh_batch_loss(model, std::move(make_batch), l2), &store);
+}
 
 // Seeds of independent purposes, derived from the one --seed.
 inline std::uint64_t init_seed(std::uint64_t seed) { return Rng::bits_at(seed, 1); }
@@ -83,7 +97,7 @@ void write_training_file(const std::filesystem::path& file, const std::vector<do
 // the example's own results in `results`.
 template <class Model, class B, class S>
 void write_supervised_outputs(typename B::context& ctx, Model& model, const SupervisedCli& cli,
-                              std::uint64_t seed, const SupervisedResult& result,
+                              std::uint64_t seed, const TrainingResult& result,
                               const SequenceBatch<S>& eval, const HostMatrix<S>& eval_outputs,
                               nlohmann::json results) {
   io::Dict params;

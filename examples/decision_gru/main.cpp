@@ -35,7 +35,7 @@ int run(int argc, char** argv) {
   examples::SupervisedCli cli;
   cli.train.steps = 20000;
   cli.train.adam = {0.04, 0.9999, 0.9, 0.999, 0.1};
-  cli.train.l2 = 2e-5;
+  cli.l2 = 2e-5;
   cli.out = "out/decision_gru";
   cli.add_to(app);
   GruCell<cpu, float>::Init init;
@@ -49,9 +49,11 @@ int run(int argc, char** argv) {
   const std::uint64_t seed = cli.train.seed;
   Rng init_rng(examples::init_seed(seed));
   model.initialize(ctx, init_rng, init);
-  cli.train.seed = examples::data_seed(seed);
-  const auto result = examples::train_supervised<Model, cpu, float>(
-      ctx, model, [&](Rng& rng) { return decision_batch<float>(rng, cli.batch, task); }, cli.train);
+  TrainerOptions train = cli.train;
+  train.seed = examples::data_seed(seed);
+  const auto result = examples::train_on_fresh_batches<Model, cpu, float>(
+      ctx, model, [&](Rng& rng) { return decision_batch<float>(rng, cli.batch, task); }, train, cli.l2,
+      cli.checkpoint());
 
   Rng eval_rng(examples::eval_seed(seed));
   const SequenceBatch<float> eval = decision_batch<float>(eval_rng, cli.eval_trials, task);

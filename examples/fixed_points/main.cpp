@@ -91,23 +91,28 @@ HostMatrix<float> task_states(cpu::context& ctx, const io::Dict& dict, const io:
   model.forward(ctx);
   const HostMatrix<float> states = download<cpu, float>(ctx, model.states());
   const Index T = task.steps, B = s.trials;
-  HostMatrix<float> out(net.state_size, T * B);
+  HostMatrix<float> out(states.rows(), T * B);
   for (Index b = 0; b < B; ++b)
-    for (Index t = 0; t < T; ++t) out.col(b * T + t) = states.col((t + 1) * B + b);
+    for (Index t = 0; t < T; ++t) out.col(b * T + t) = states.col(t * B + b);
   return out;
 }
 
 template <template <class, class> class Cell>
 nlohmann::json analyse(cpu::context& ctx, const io::Dict& dict, const io::NetworkShape& net, const Settings& s) {
   const auto start = std::chrono::steady_clock::now();
-  const Index n = net.state_size, u = net.input_size;
+  const Index units = net.state_size, u = net.input_size;
   Parameters<cpu, float> params = io::load_network<cpu, float>(ctx, dict, net);
   Parameters<cpu, double> params64 = io::load_network<cpu, double>(ctx, dict, net);
-  StepMap<Cell<cpu, float>> map(Cell<cpu, float>(n, u), Cell<cpu, float>::values(params));
-  StepMap<Cell<cpu, double>> map64(Cell<cpu, double>(n, u), Cell<cpu, double>::values(params64));
+  const StepMap<Cell<cpu, float>> map(Cell<cpu, float>(units, u), bind_values<Cell<cpu, float>>(params));
+  const StepMap<Cell<cpu, double>> map64(Cell<cpu, double>(units, u), bind_values<Cell<cpu, double>>(params64));
+  // The state the analysis sees: the cell's whole state ([h; c] for an
+  // LSTM); the readout reads its leading `units` rows.
+  const Index n = map.state_size();
   const HostMatrix<double> wO = download<cpu, double>(ctx, params64.value("wO"));
   const HostMatrix<double> bO = download<cpu, double>(ctx, params64.value("bO"));
-  const auto readout = [&](const HostMatrix<double>& h) { return HostMatrix<double>((wO * h).colwise() + bO.col(0)); };
+  const auto readout = [&](const HostMatrix<double>& h) {
+    return HostMatrix<double>((wO * h.topRows(units)).colwise() + bO.col(0));
+  };
 
   HostMatrix<float> candidates;
   if (!s.candidates.empty()) {
@@ -315,8 +320,9 @@ int run(int argc, char** argv) {
              net.input_size, net.output_size);
   fs::create_directories(s.out);
   cpu::context ctx;
-  const nlohmann::json summary = net.cell == io::CellType::gru ? analyse<GruCell>(ctx, dict, net, s)
-                                                                : analyse<VanillaRnnCell>(ctx, dict, net, s);
+  const nlohmann::json summary = net.cell == io::CellType::gru    ? analyse<GruCell>(ctx, dict, net, s)
+                                 : net.cell == io::CellType::lstm ? analyse<LstmCell>(ctx, dict, net, s)
+                                                                  : analyse<VanillaRnnCell>(ctx, dict, net, s);
   examples::write_json(s.out / "summary.json", summary);
   fmt::print("wrote {} and {} ({:.1f} s)\n", (s.out / "fixed_points.h5").string(), (s.out / "summary.json").string(),
              summary["seconds"].get<double>());

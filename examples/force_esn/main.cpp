@@ -86,7 +86,7 @@ int run(int argc, char** argv) {
   const Index m = teacher.outputs, T = teacher.steps;
   const Esn cell(n, 1, m, float(teacher.dt_over_tau));
   Parameters<cpu, float> params(Esn::specs(n, 1, m));
-  const auto w = Esn::values(params);
+  const auto w = bind_values<Esn>(params);
   Esn::Init init;
   init.g = float(g);
   Esn::initialize(ctx, w, rng, init);

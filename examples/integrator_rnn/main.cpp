@@ -4,11 +4,15 @@
 //
 //   integrator_rnn --out out/integrator_rnn      # tutorial defaults
 //   integrator_rnn --resume --out out/integrator_rnn
+//   integrator_rnn --cell lstm --out out/integrator_lstm
 //
-// Writes params.h5 (h0 wI wR bR wO bO), data.h5 (inputs hiddens outputs
-// targets h0s), training.h5 (loss curve, example trials) and summary.json.
+// Writes params.h5 (h0 wI wR bR wO bO; an LSTM's h0 c0 wIFGOHX bIFGO wO
+// bO), data.h5 (inputs hiddens outputs targets h0s; an LSTM's hiddens and
+// h0s are its h), training.h5 (loss curve, example trials), summary.json.
 #include <algorithm>
 #include <complex>
+#include <string>
+#include <type_traits>
 
 #include <Eigen/Eigenvalues>
 #include <fmt/core.h>
@@ -16,11 +20,11 @@
 #include "common/cli.hpp"
 #include "common/supervised_example.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
+#include "ctd/cells/lstm.hpp"
 #include "ctd/cells/vanilla.hpp"
 #include "ctd/tasks/white_noise.hpp"
 
 using namespace ctd;
-using Model = RnnRegressor<VanillaRnnCell, cpu, float>;
 
 namespace {
 
@@ -32,9 +36,10 @@ struct DataSetOptions {
 
 // SPEC §3a: initial states on the line attractor, then 25-step integration
 // trials from them; targets offset by the readout of the initial state.
+template <class Model>
 io::Dict make_lfads_data(cpu::context& ctx, Model& model, Rng& rng, const WhiteNoiseOptions& task,
                          const DataSetOptions& opt) {
-  const Index n = model.state_size(), T = task.steps, B = opt.trials_per_batch;
+  const Index ns = model.state_size(), n = model.cell().hidden_size(), T = task.steps, B = opt.trials_per_batch;
   const Index total = opt.batches * B;
   std::vector<float> inputs, hiddens, outputs, targets, h0s;
   for (auto* v : {&inputs, &outputs, &targets}) v->reserve(std::size_t(total * T));
@@ -56,14 +61,14 @@ io::Dict make_lfads_data(cpu::context& ctx, Model& model, Rng& rng, const WhiteN
     model.load(ctx, s);
     model.forward(ctx);
     const HostMatrix<float> initial =
-        download<cpu, float>(ctx, model.states().col_block(s.steps * B, B));
+        download<cpu, float>(ctx, model.states().col_block((s.steps - 1) * B, B));
 
     SequenceBatch<float> run = integrator_batch<float>(rng, B, task);
     model.load(ctx, run);
     const HostMatrix<float> out =
-        download<cpu, float>(ctx, model.forward(ctx, ConstView<float>(initial.data(), n, B)));
-    const HostMatrix<float> states = download<cpu, float>(ctx, model.states().col_block(B, T * B));
-    const HostMatrix<float> offset = (wO * initial).colwise() + bO.col(0);
+        download<cpu, float>(ctx, model.forward(ctx, ConstView<float>(initial.data(), ns, B)));
+    const HostMatrix<float> states = download<cpu, float>(ctx, model.states());
+    const HostMatrix<float> offset = (wO * initial.topRows(n)).colwise() + bO.col(0);
     for (Index b = 0; b < B; ++b) {
       for (Index t = 0; t < T; ++t) {
         const Index c = t * B + b;
@@ -95,33 +100,42 @@ nlohmann::json top_eigenvalues(const HostMatrix<float>& wR) {
   return out;
 }
 
-int run(int argc, char** argv) {
-  CLI::App app{"Train a vanilla RNN to integrate white noise (the integrator tutorial) and write the LFADS data set"};
-  examples::SupervisedCli cli;
-  cli.train.steps = 10000;
-  cli.train.adam = {0.025, 0.99975, 0.9, 0.999, 0.1};
-  cli.train.l2 = 2e-4;
-  cli.out = "out/integrator_rnn";
-  cli.add_to(app);
-  WhiteNoiseOptions task;
-  double gain = 0.85;
-  DataSetOptions data;
-  app.add_option("--gain", gain, "recurrent gain g of the initial wR")->capture_default_str();
-  app.add_option("--data-batches", data.batches, "batches of the LFADS data set (0: none)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--data-batch-size", data.trials_per_batch, "trials per data-set batch")
-      ->capture_default_str()->check(examples::positive);
-  examples::parse_or_exit(app, argc, argv);
-  cli.prepare();
+// The recurrent weight whose spectrum shows the line attractor: wR of the
+// vanilla RNN, the hidden columns of an LSTM's cell-input block (g).
+template <class Model>
+HostMatrix<float> recurrent_matrix(cpu::context& ctx, Model& model) {
+  auto& params = model.parameters();
+  if constexpr (std::is_same_v<typename Model::Cell, LstmCell<cpu, float>>) {
+    const Index n = model.cell().hidden_size();
+    return download<cpu, float>(ctx, params.value("wIFGOHX").row_block(2 * n, n).col_block(0, n));
+  } else {
+    return download<cpu, float>(ctx, params.value("wR"));
+  }
+}
 
+struct IntegratorCli {
+  examples::SupervisedCli cli;
+  WhiteNoiseOptions task;
+  float gain = 0.85f;
+  DataSetOptions data;
+};
+
+template <template <class, class> class Cell>
+int train_and_write(const IntegratorCli& options) {
+  using Model = RnnRegressor<Cell, cpu, float>;
+  const auto& [cli, task, gain, data] = options;
   cpu::context ctx;
   Model model(cli.state_size, 1, 1);
   const std::uint64_t seed = cli.train.seed;
   Rng init_rng(examples::init_seed(seed));
-  model.initialize(ctx, init_rng, {float(gain), 0.1f});
-  cli.train.seed = examples::data_seed(seed);
-  const auto result = examples::train_supervised<Model, cpu, float>(
-      ctx, model, [&](Rng& rng) { return integrator_batch<float>(rng, cli.batch, task); }, cli.train);
+  typename Model::Cell::Init init;
+  if constexpr (requires { init.g; }) init.g = gain;
+  model.initialize(ctx, init_rng, init);
+  TrainerOptions train = cli.train;
+  train.seed = examples::data_seed(seed);
+  const auto result = examples::train_on_fresh_batches<Model, cpu, float>(
+      ctx, model, [&](Rng& rng) { return integrator_batch<float>(rng, cli.batch, task); }, train, cli.l2,
+      cli.checkpoint());
 
   Rng eval_rng(examples::eval_seed(seed));
   const SequenceBatch<float> eval = integrator_batch<float>(eval_rng, cli.eval_trials, task);
@@ -137,8 +151,31 @@ int run(int argc, char** argv) {
   examples::write_supervised_outputs<Model, cpu, float>(
       ctx, model, cli, seed, result, eval, eval_out,
       {{"eval_mse", eval_mse},
-       {"wR_top_eigenvalues", top_eigenvalues(download<cpu, float>(ctx, model.parameters().value("wR")))}});
+       {"cell", std::string(Model::Cell::name)},
+       {"wR_top_eigenvalues", top_eigenvalues(recurrent_matrix(ctx, model))}});
   return 0;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"Train a vanilla RNN (or an LSTM) to integrate white noise (the integrator tutorial) and write the "
+               "LFADS data set"};
+  IntegratorCli options;
+  auto& [cli, task, gain, data] = options;
+  cli.train.steps = 10000;
+  cli.train.adam = {0.025, 0.99975, 0.9, 0.999, 0.1};
+  cli.l2 = 2e-4;
+  cli.out = "out/integrator_rnn";
+  cli.add_to(app);
+  std::string cell = "vanilla";
+  app.add_option("--cell", cell, "the recurrent cell")->capture_default_str()->check(CLI::IsMember({"vanilla", "lstm"}));
+  app.add_option("--gain", gain, "recurrent gain g of the initial wR (vanilla)")->capture_default_str();
+  app.add_option("--data-batches", data.batches, "batches of the LFADS data set (0: none)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--data-batch-size", data.trials_per_batch, "trials per data-set batch")
+      ->capture_default_str()->check(examples::positive);
+  examples::parse_or_exit(app, argc, argv);
+  cli.prepare();
+  return cell == "lstm" ? train_and_write<LstmCell>(options) : train_and_write<VanillaRnnCell>(options);
 }
 
 }  // namespace

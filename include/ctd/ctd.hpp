@@ -7,6 +7,8 @@
 #include "ctd/analysis/newton.hpp"
 #include "ctd/cells/esn.hpp"
 #include "ctd/cells/gru.hpp"
+#include "ctd/cells/lstm.hpp"
+#include "ctd/cells/sequence.hpp"
 #include "ctd/cells/vanilla.hpp"
 #include "ctd/core/backend.hpp"
 #include "ctd/core/error.hpp"
@@ -21,3 +23,4 @@
 #include "ctd/train/adam.hpp"
 #include "ctd/train/regularize.hpp"
 #include "ctd/train/rnn_regressor.hpp"
+#include "ctd/train/trainer.hpp"

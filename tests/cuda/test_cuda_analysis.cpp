@@ -1,5 +1,6 @@
-// The fixed-point finder's Adam phase and the cells' Jacobians, unchanged,
-// on the CUDA backend against the CPU backend on identical inputs.
+// The fixed-point finder's Adam phase, the step cells' Jacobians and the
+// ESN's map, unchanged, on the CUDA backend against the CPU backend on
+// identical inputs.
 //
 // Tolerance of the Adam phase (float, 200 steps): 1e-4, over 300x the
 // float-vs-double drift measured on the CPU for the same run (3e-7).
@@ -12,6 +13,7 @@
 #include "ctd/analysis/fixed_point_finder.hpp"
 #include "ctd/cells/esn.hpp"
 #include "ctd/cells/gru.hpp"
+#include "ctd/cells/lstm.hpp"
 #include "ctd/cells/vanilla.hpp"
 #include "ctd/tasks/white_noise.hpp"
 #include "ctd/train/rnn_regressor.hpp"
@@ -32,8 +34,10 @@ struct GruSystem {
   cpu::context host;
   ctd::Parameters<cpu, S> cpu_params{ctd::GruCell<cpu, S>::specs(n, u)};
   ctd::Parameters<cuda, S> gpu_params{ctd::GruCell<cuda, S>::specs(n, u)};
-  ctd::StepMap<ctd::GruCell<cpu, S>> cpu_map{ctd::GruCell<cpu, S>(n, u), ctd::GruCell<cpu, S>::values(cpu_params)};
-  ctd::StepMap<ctd::GruCell<cuda, S>> gpu_map{ctd::GruCell<cuda, S>(n, u), ctd::GruCell<cuda, S>::values(gpu_params)};
+  ctd::StepMap<ctd::GruCell<cpu, S>> cpu_map{ctd::GruCell<cpu, S>(n, u),
+                                             ctd::bind_values<ctd::GruCell<cpu, S>>(cpu_params)};
+  ctd::StepMap<ctd::GruCell<cuda, S>> gpu_map{ctd::GruCell<cuda, S>(n, u),
+                                              ctd::bind_values<ctd::GruCell<cuda, S>>(gpu_params)};
   HostMatrix<S> candidates;
 
   explicit GruSystem(CudaContext& gpu) {
@@ -43,14 +47,38 @@ struct GruSystem {
     model.initialize(host, rng, {S(1), S(1), S(0.1)});
     model.load(host, ctd::decision_batch<S>(rng, trials));
     model.forward(host);
-    const HostMatrix<S> states = ctd::download<cpu, S>(host, model.states());
-    candidates = states.rightCols(states.cols() - trials);
+    candidates = ctd::download<cpu, S>(host, model.states());
     const HostMatrix<S> values =
         ctd::download<cpu, S>(host, model.parameters().values()).topRows(cpu_params.total_size());
     ctd::upload<cpu, S>(host, values, cpu_params.values());
     ctd::upload<cuda, S>(gpu, values, gpu_params.values());
   }
 };
+
+// A cell with the same random weights on both backends, as step maps.
+template <template <class, class> class Cell, class S>
+struct TwinMaps {
+  ctd::Parameters<cpu, S> cpu_params{Cell<cpu, S>::specs(n, u)};
+  ctd::Parameters<cuda, S> gpu_params{Cell<cuda, S>::specs(n, u)};
+  ctd::StepMap<Cell<cpu, S>> on_cpu{Cell<cpu, S>(n, u), ctd::bind_values<Cell<cpu, S>>(cpu_params)};
+  ctd::StepMap<Cell<cuda, S>> on_gpu{Cell<cuda, S>(n, u), ctd::bind_values<Cell<cuda, S>>(gpu_params)};
+
+  TwinMaps(cpu::context& host, CudaContext& gpu, Rng& rng) {
+    Cell<cpu, S>::initialize(host, ctd::bind_values<Cell<cpu, S>>(cpu_params), rng, {});
+    ctd::upload<cuda, S>(gpu, ctd::download<cpu, S>(host, cpu_params.values()), gpu_params.values());
+  }
+};
+
+// Both backends' Jacobians of the same map at the same points.
+template <class CpuMap, class GpuMap, class S>
+void check_jacobians(cpu::context& host, CudaContext& gpu, const CpuMap& on_cpu, const GpuMap& on_gpu,
+                     const HostMatrix<S>& states, const HostMatrix<S>& inputs) {
+  HostMatrix<S> cpu_dh, cpu_dx, gpu_dh, gpu_dx;
+  ctd::jacobians_at(host, on_cpu, states, inputs, &cpu_dh, &cpu_dx);
+  ctd::jacobians_at(gpu, on_gpu, states, inputs, &gpu_dh, &gpu_dx);
+  CHECK(relative_difference(gpu_dh, cpu_dh) < op_tolerance<S>);
+  CHECK(relative_difference(gpu_dx, cpu_dx) < op_tolerance<S>);
+}
 
 }  // namespace
 
@@ -76,7 +104,7 @@ TEST_CASE("cuda: the fixed-point finder's Adam phase tracks the CPU's", "[cuda][
   CHECK((speeds_gpu - speeds_cpu).norm() < 1e-3 * speeds_cpu.norm());
 }
 
-TEMPLATE_TEST_CASE("cuda: GRU and vanilla RNN Jacobians equal the CPU's", "[cuda][jacobians]", float, double) {
+TEMPLATE_TEST_CASE("cuda: vanilla RNN, GRU and LSTM Jacobians equal the CPU's", "[cuda][jacobians]", float, double) {
   using S = TestType;
   CudaContext gpu;
   GruSystem<S> system(gpu);
@@ -84,27 +112,14 @@ TEMPLATE_TEST_CASE("cuda: GRU and vanilla RNN Jacobians equal the CPU's", "[cuda
   const HostMatrix<S> states = system.candidates.leftCols(points);
   Rng rng(3);
   const HostMatrix<S> inputs = ctd::random_normal<S>(rng, u, points, S(1));
-  const Matrix<cpu, S> cpu_states = ctd::upload<cpu, S>(system.host, states), cpu_inputs = ctd::upload<cpu, S>(system.host, inputs);
-  const Matrix<cuda, S> gpu_states = ctd::upload<cuda, S>(gpu, states), gpu_inputs = ctd::upload<cuda, S>(gpu, inputs);
-  HostMatrix<S> cpu_dh, cpu_dx, gpu_dh, gpu_dx;
-  system.cpu_map.jacobians(system.host, cpu_states.view(), cpu_inputs.view(), &cpu_dh, &cpu_dx);
-  system.gpu_map.jacobians(gpu, gpu_states.view(), gpu_inputs.view(), &gpu_dh, &gpu_dx);
-  CHECK(relative_difference(gpu_dh, cpu_dh) < op_tolerance<S>);
-  CHECK(relative_difference(gpu_dx, cpu_dx) < op_tolerance<S>);
-
-  // The vanilla RNN's, with random weights.
-  ctd::Parameters<cpu, S> vp_cpu(ctd::VanillaRnnCell<cpu, S>::specs(n, u));
-  ctd::Parameters<cuda, S> vp_gpu(ctd::VanillaRnnCell<cuda, S>::specs(n, u));
-  ctd::VanillaRnnCell<cpu, S>::initialize(system.host, ctd::VanillaRnnCell<cpu, S>::values(vp_cpu), rng, {});
-  ctd::upload<cuda, S>(gpu, ctd::download<cpu, S>(system.host, vp_cpu.values()), vp_gpu.values());
-  ctd::StepMap<ctd::VanillaRnnCell<cpu, S>> vanilla_cpu(ctd::VanillaRnnCell<cpu, S>(n, u),
-                                                        ctd::VanillaRnnCell<cpu, S>::values(vp_cpu));
-  ctd::StepMap<ctd::VanillaRnnCell<cuda, S>> vanilla_gpu(ctd::VanillaRnnCell<cuda, S>(n, u),
-                                                         ctd::VanillaRnnCell<cuda, S>::values(vp_gpu));
-  vanilla_cpu.jacobians(system.host, cpu_states.view(), cpu_inputs.view(), &cpu_dh, &cpu_dx);
-  vanilla_gpu.jacobians(gpu, gpu_states.view(), gpu_inputs.view(), &gpu_dh, &gpu_dx);
-  CHECK(relative_difference(gpu_dh, cpu_dh) < op_tolerance<S>);
-  CHECK(relative_difference(gpu_dx, cpu_dx) < op_tolerance<S>);
+  check_jacobians(system.host, gpu, system.cpu_map, system.gpu_map, states, inputs);
+  // The vanilla RNN's and the LSTM's with random weights; the LSTM's at
+  // random states [h; c].
+  const TwinMaps<ctd::VanillaRnnCell, S> vanilla(system.host, gpu, rng);
+  check_jacobians(system.host, gpu, vanilla.on_cpu, vanilla.on_gpu, states, inputs);
+  const TwinMaps<ctd::LstmCell, S> lstm(system.host, gpu, rng);
+  const HostMatrix<S> lstm_states = ctd::random_normal<S>(rng, 2 * n, points, S(0.5));
+  check_jacobians(system.host, gpu, lstm.on_cpu, lstm.on_gpu, lstm_states, inputs);
 }
 
 TEST_CASE("cuda: the ESN's map and its state VJP equal the CPU's", "[cuda][jacobians]") {
@@ -116,16 +131,20 @@ TEST_CASE("cuda: the ESN's map and its state VJP equal the CPU's", "[cuda][jacob
   ctd::Parameters<cpu, double> p_cpu(CpuEsn::specs(esn_n, u, m));
   ctd::Parameters<cuda, double> p_gpu(GpuEsn::specs(esn_n, u, m));
   Rng rng(4);
-  CpuEsn::initialize(host, CpuEsn::values(p_cpu), rng, {});
+  CpuEsn::initialize(host, ctd::bind_values<CpuEsn>(p_cpu), rng, {});
   ctd::upload<cuda, double>(gpu, ctd::download<cpu, double>(host, p_cpu.values()), p_gpu.values());
-  ctd::EsnMap<cpu, double> map_cpu(host, CpuEsn(esn_n, u, m, 0.1), CpuEsn::values(p_cpu));
-  ctd::EsnMap<cuda, double> map_gpu(gpu, GpuEsn(esn_n, u, m, 0.1), GpuEsn::values(p_gpu));
+  const ctd::EsnMap<cpu, double> map_cpu(host, CpuEsn(esn_n, u, m, 0.1), ctd::bind_values<CpuEsn>(p_cpu));
+  const ctd::EsnMap<cuda, double> map_gpu(gpu, GpuEsn(esn_n, u, m, 0.1), ctd::bind_values<GpuEsn>(p_gpu));
   Twin<double> states(gpu, rng, esn_n, points), inputs(gpu, rng, u, points), cotangent(gpu, rng, esn_n, points);
   Twin<double> vjp(gpu, rng, esn_n, points);
-  const auto next_cpu = ctd::download<cpu, double>(host, map_cpu.evaluate(host, states.cpu_view(), inputs.cpu_view()));
-  const auto next_gpu = ctd::download<cuda, double>(gpu, map_gpu.evaluate(gpu, states.gpu_view(), inputs.gpu_view()));
+  Matrix<cpu, double> workspace_cpu(map_cpu.workspace_rows(), points);
+  Matrix<cuda, double> workspace_gpu(map_gpu.workspace_rows(), points);
+  const auto next_cpu = ctd::download<cpu, double>(
+      host, map_cpu.evaluate(host, states.cpu_view(), inputs.cpu_view(), workspace_cpu.view()));
+  const auto next_gpu = ctd::download<cuda, double>(
+      gpu, map_gpu.evaluate(gpu, states.gpu_view(), inputs.gpu_view(), workspace_gpu.view()));
   CHECK(relative_difference(next_gpu, next_cpu) < 1e-13);
-  map_cpu.state_vjp(host, cotangent.cpu_view(), vjp.cpu_view());
-  map_gpu.state_vjp(gpu, cotangent.gpu_view(), vjp.gpu_view());
+  map_cpu.state_vjp(host, states.cpu_view(), workspace_cpu.view(), cotangent.cpu_view(), vjp.cpu_view());
+  map_gpu.state_vjp(gpu, states.gpu_view(), workspace_gpu.view(), cotangent.gpu_view(), vjp.gpu_view());
   CHECK(vjp.compared(gpu) < 1e-13);
 }

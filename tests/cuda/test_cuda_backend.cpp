@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "ctd/backend/cuda/graph.hpp"
+#include "ctd/cells/sequence.hpp"
 #include "ctd/cells/vanilla.hpp"
 #include "twin.hpp"
 
@@ -207,10 +208,10 @@ TEMPLATE_TEST_CASE("cuda: fused cell passes equal the CPU's", "[cuda][cells]", f
   cpu::context host;
   Rng rng(9);
   const Index n = 45, batch = 33;
-  SECTION("vanilla: tanh_bias and tanh_backward") {
-    Twin<S> z(gpu, rng, n, batch), b(gpu, rng, n, 1), h(gpu, rng, n, batch), dh(gpu, rng, n, batch);
-    cpu::tanh_bias(host, z.cpu_view(), b.cpu_view(), h.cpu_view());
-    cuda::tanh_bias(gpu, z.gpu_view(), b.gpu_view(), h.gpu_view());
+  SECTION("vanilla: tanh and tanh_backward") {
+    Twin<S> z(gpu, rng, n, batch), h(gpu, rng, n, batch), dh(gpu, rng, n, batch);
+    cpu::tanh(host, z.cpu_view(), h.cpu_view());
+    cuda::tanh(gpu, z.gpu_view(), h.gpu_view());
     CHECK(h.compared(gpu) < op_tolerance<S>);
     cpu::tanh_backward(host, dh.cpu_view(), h.cpu_view(), z.cpu_view());
     cuda::tanh_backward(gpu, dh.gpu_view(), h.gpu_view(), z.gpu_view());
@@ -241,6 +242,27 @@ TEMPLATE_TEST_CASE("cuda: fused cell passes equal the CPU's", "[cuda][cells]", f
                              dgates.gpu_view().row_block(0, n), dh.gpu_view());
     CHECK(dgates.compared(gpu) < op_tolerance<S>);
     CHECK(dh.compared(gpu) < op_tolerance<S>);
+  }
+  SECTION("LSTM: state and backward on the four gate blocks") {
+    Twin<S> gates(gpu, rng, 4 * n, batch), c(gpu, rng, n, batch), c_next(gpu, rng, n, batch);
+    Twin<S> tanh_c_next(gpu, rng, n, batch), h_next(gpu, rng, n, batch);
+    cpu::lstm_state(host, gates.cpu_view(), c.cpu_view(), c_next.cpu_view(), tanh_c_next.cpu_view(),
+                    h_next.cpu_view(), S(1));
+    cuda::lstm_state(gpu, gates.gpu_view(), c.gpu_view(), c_next.gpu_view(), tanh_c_next.gpu_view(),
+                     h_next.gpu_view(), S(1));
+    CHECK(gates.compared(gpu) < op_tolerance<S>);
+    CHECK(c_next.compared(gpu) < op_tolerance<S>);
+    CHECK(tanh_c_next.compared(gpu) < op_tolerance<S>);
+    CHECK(h_next.compared(gpu) < op_tolerance<S>);
+    // d_gates is overwritten (it starts random); dc is added to.
+    Twin<S> dh_next(gpu, rng, n, batch), dc_next(gpu, rng, n, batch), d_gates(gpu, rng, 4 * n, batch);
+    Twin<S> dc(gpu, rng, n, batch);
+    cpu::lstm_backward(host, dh_next.cpu_view(), dc_next.cpu_view(), gates.cpu_view(), c.cpu_view(),
+                       tanh_c_next.cpu_view(), d_gates.cpu_view(), dc.cpu_view());
+    cuda::lstm_backward(gpu, dh_next.gpu_view(), dc_next.gpu_view(), gates.gpu_view(), c.gpu_view(),
+                        tanh_c_next.gpu_view(), d_gates.gpu_view(), dc.gpu_view());
+    CHECK(d_gates.compared(gpu) < op_tolerance<S>);
+    CHECK(dc.compared(gpu) < op_tolerance<S>);
   }
   SECTION("ESN Euler step") {
     Twin<S> drive(gpu, rng, n, batch), a(gpu, rng, n, batch), h(gpu, rng, n, batch);
@@ -312,30 +334,32 @@ TEST_CASE("cuda: CUDA and cuBLAS failures become ctd::Error naming the call and 
 }
 
 TEST_CASE("cuda: a vanilla RNN's time loop replayed from a CUDA graph equals the eager run", "[cuda][graph]") {
+  using Cell = ctd::VanillaRnnCell<cuda, float>;
   CudaContext gpu;
   Rng rng(11);
   const Index n = 50, u = 2, T = 12, batch = 16;
-  ctd::Parameters<cuda, float> params(ctd::VanillaRnnCell<cuda, float>::specs(n, u));
-  ctd::VanillaRnnCell<cuda, float> cell(n, u);
-  const auto w = ctd::VanillaRnnCell<cuda, float>::values(params);
-  ctd::VanillaRnnCell<cuda, float>::initialize(gpu, w, rng, {});
+  ctd::Parameters<cuda, float> params(Cell::specs(n, u));
+  const auto w = ctd::bind_values<Cell>(params);
+  Cell::initialize(gpu, w, rng, {});
+  const ctd::Sequence<Cell> sequence(Cell(n, u));
+  ctd::SequenceTape<cuda, float> tape;
   Matrix<cuda, float> inputs = ctd::upload<cuda, float>(gpu, ctd::random_normal<float>(rng, u, T * batch, 1.0f));
   const auto eager = [&] {
-    return ctd::download<cuda, float>(gpu, cell.forward(gpu, w, inputs.view(), {}, T, batch));
+    return ctd::download<cuda, float>(gpu, sequence.forward(gpu, w, inputs.view(), {}, T, batch, tape));
   };
   const HostMatrix<float> first = eager();
 
   ctd::CudaGraph graph;
-  graph.capture(gpu, [&] { cell.forward(gpu, w, inputs.view(), {}, T, batch); });
+  graph.capture(gpu, [&] { sequence.forward(gpu, w, inputs.view(), {}, T, batch, tape); });
   // Each step is at least a GEMM and the fused tanh.
   CHECK(graph.kernel_count() >= std::size_t(2 * T));
   graph.launch(gpu);
-  CHECK(ctd::download<cuda, float>(gpu, cell.states()) == first);
+  CHECK(ctd::download<cuda, float>(gpu, sequence.outputs(tape)) == first);
 
   // New data in the same buffer: the replay computes with it.
   ctd::upload<cuda, float>(gpu, ctd::random_normal<float>(rng, u, T * batch, 1.0f), inputs.view());
   graph.launch(gpu);
-  const HostMatrix<float> replayed = ctd::download<cuda, float>(gpu, cell.states());
+  const HostMatrix<float> replayed = ctd::download<cuda, float>(gpu, sequence.outputs(tape));
   CHECK(replayed == eager());
   CHECK(replayed != first);
 }

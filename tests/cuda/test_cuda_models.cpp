@@ -1,7 +1,8 @@
 // The models, unchanged, on the CUDA backend against the CPU backend on
-// identical inputs: training steps of the integrator RNN and the decision
-// GRU, short trainings, FORCE/RLS passes, and the BPTT gradient checks in
-// double precision against finite differences on the GPU itself.
+// identical inputs: training steps of the integrator RNN, the decision GRU
+// and an LSTM through the library's trainer, short trainings, FORCE/RLS
+// passes, and the BPTT gradient checks in double precision against finite
+// differences (tests/gradient_check.hpp) on the GPU itself.
 //
 // Tolerances (float, GPU vs CPU). One step: relative error below 1e-4.
 // After many steps rounding differences grow; the bounds below are 100x
@@ -10,59 +11,35 @@
 // 4e-5, error 3e-5), since GPU and CPU float differ by rounding alone.
 #include <catch2/catch.hpp>
 
-#include <cmath>
+#include <cstdint>
 #include <numeric>
 #include <tuple>
+#include <vector>
 
 #include "ctd/cells/gru.hpp"
+#include "ctd/cells/lstm.hpp"
+#include "ctd/cells/sequence.hpp"
 #include "ctd/cells/vanilla.hpp"
 #include "ctd/force/force_trainer.hpp"
 #include "ctd/force/rls.hpp"
 #include "ctd/tasks/chaotic_teacher.hpp"
 #include "ctd/tasks/white_noise.hpp"
 #include "ctd/train/adam.hpp"
-#include "ctd/train/regularize.hpp"
 #include "ctd/train/rnn_regressor.hpp"
+#include "ctd/train/trainer.hpp"
+#include "gradient_check.hpp"
 #include "twin.hpp"
 
 using namespace ctd_test;
 using ctd::CudaContext;
 using ctd::Rng;
+using ctd::testing::numeric_gradient;
+using ctd::testing::relative_error;
 
 namespace {
 
-// The tutorials' training step: loss and BPTT gradient, global-norm
-// clipping at 10, Adam. The cell's Init is made from `init` (its fields in
-// order), as each backend has its own Init type.
-template <template <class, class> class Cell, class B>
-struct Trainee {
-  ctd::RnnRegressor<Cell, B, float> model;
-  ctd::Adam<B, float> adam;
-  float l2;
-
-  template <class Init>
-  Trainee(typename B::context& ctx, const Init& init, const ctd::AdamOptions& opt, float l2)
-      : model(100, 1, 1), adam(model.parameters().total_size(), opt), l2(l2) {
-    Rng rng(42);
-    model.initialize(ctx, rng, std::make_from_tuple<typename Cell<B, float>::Init>(init));
-  }
-  // Returns the loss; grads() holds the unclipped gradient until the
-  // clipping, so it is kept for comparison.
-  double step(typename B::context& ctx, const ctd::SequenceBatch<float>& batch, HostMatrix<float>* gradient = nullptr) {
-    model.load(ctx, batch);
-    const double loss = model.loss_and_gradient(ctx, l2).total();
-    if (gradient) *gradient = ctd::download<B, float>(ctx, model.parameters().grads());
-    ctd::clip_global_norm<B, float>(ctx, model.parameters().grads(), 10.0f);
-    adam.update(ctx, model.parameters().values(), model.parameters().grads());
-    return loss;
-  }
-  HostMatrix<float> parameters(typename B::context& ctx) {
-    return ctd::download<B, float>(ctx, model.parameters().values());
-  }
-};
-
 struct Run {
-  bool decision;  // the decision task (GRU), else the integrator (vanilla)
+  bool decision;  // the decision task, else the integrator
   ctd::AdamOptions adam;
   float l2;
   double final_loss_below;  // mean of the last 10 losses after 300 steps
@@ -74,20 +51,59 @@ ctd::SequenceBatch<float> batch_for(const Run& run, Rng& rng) {
   return run.decision ? ctd::decision_batch<float>(rng, 128) : ctd::integrator_batch<float>(rng, 128);
 }
 
+// A model of the tutorials' size and the library's trainer (global-norm
+// clipping at 10, Adam) on fresh batches from the trainer's data generator:
+// the same seed gives both backends the same batches. The cell's Init is
+// made from `init` (its fields in order), as each backend has its own Init
+// type.
+template <template <class, class> class Cell, class B>
+struct Trainee {
+  const Run& run;
+  ctd::RnnRegressor<Cell, B, float> model;
+  ctd::Trainer<B, float> trainer;
+
+  template <class Init>
+  Trainee(typename B::context& ctx, const Run& run, const Init& init, Index steps, std::uint64_t data_seed)
+      : run(run), model(100, 1, 1), trainer(model.parameters(), options(run, steps, data_seed)) {
+    Rng rng(42);
+    model.initialize(ctx, rng, std::make_from_tuple<typename Cell<B, float>::Init>(init));
+  }
+  // Trains; returns the loss of every step. *gradient receives the last
+  // step's gradient as the loss left it, before the trainer clips it.
+  std::vector<double> train(typename B::context& ctx, HostMatrix<float>* gradient = nullptr) {
+    auto loss = ctd::fresh_batch_loss(model, [this](Rng& rng) { return batch_for(run, rng); }, run.l2);
+    const auto observed = [&](typename B::context& c, Rng& rng, Index step) {
+      const auto parts = loss(c, rng, step);
+      if (gradient) *gradient = ctd::download<B, float>(c, model.parameters().grads());
+      return parts;
+    };
+    return trainer.run(ctx, observed, nullptr).loss_history;
+  }
+  HostMatrix<float> parameters(typename B::context& ctx) {
+    return ctd::download<B, float>(ctx, model.parameters().values());
+  }
+  static ctd::TrainerOptions options(const Run& run, Index steps, std::uint64_t data_seed) {
+    ctd::TrainerOptions o;
+    o.steps = steps;
+    o.max_grad_norm = 10;
+    o.adam = run.adam;
+    o.seed = data_seed;
+    return o;
+  }
+};
+
 template <template <class, class> class Cell, class Init>
 void check_one_step(const Run& run, const Init& init) {
   CudaContext gpu;
   cpu::context host;
-  Trainee<Cell, cpu> on_cpu(host, init, run.adam, run.l2);
-  Trainee<Cell, cuda> on_gpu(gpu, init, run.adam, run.l2), again(gpu, init, run.adam, run.l2);
+  Trainee<Cell, cpu> on_cpu(host, run, init, 1, 7);
+  Trainee<Cell, cuda> on_gpu(gpu, run, init, 1, 7), again(gpu, run, init, 1, 7);
   const HostMatrix<float> before = on_cpu.parameters(host);
   REQUIRE(on_gpu.parameters(gpu) == before);  // the same seeded initialisation
 
-  Rng data(7);
-  const auto batch = batch_for(run, data);
   HostMatrix<float> cpu_gradient, gpu_gradient;
-  const double cpu_loss = on_cpu.step(host, batch, &cpu_gradient);
-  const double gpu_loss = on_gpu.step(gpu, batch, &gpu_gradient);
+  const double cpu_loss = on_cpu.train(host, &cpu_gradient).back();
+  const double gpu_loss = on_gpu.train(gpu, &gpu_gradient).back();
   CHECK(gpu_loss == Approx(cpu_loss).epsilon(1e-5));
   CHECK(relative_difference(gpu_gradient, cpu_gradient) < 1e-4);
   const HostMatrix<float> after_cpu = on_cpu.parameters(host), after_gpu = on_gpu.parameters(gpu);
@@ -95,7 +111,7 @@ void check_one_step(const Run& run, const Init& init) {
   const HostMatrix<float> update_cpu = after_cpu - before, update_gpu = after_gpu - before;
   CHECK(relative_difference(update_gpu, update_cpu) < 1e-4);
   // Same inputs, same bits: the GPU's reductions have a fixed order.
-  again.step(gpu, batch);
+  again.train(gpu);
   CHECK(again.parameters(gpu) == after_gpu);
 }
 
@@ -103,16 +119,10 @@ template <template <class, class> class Cell, class Init>
 void check_short_training(const Run& run, const Init& init) {
   CudaContext gpu;
   cpu::context host;
-  Trainee<Cell, cpu> on_cpu(host, init, run.adam, run.l2);
-  Trainee<Cell, cuda> on_gpu(gpu, init, run.adam, run.l2);
-  Rng data(8);
-  const int steps = 300;
-  std::vector<double> cpu_losses, gpu_losses;
-  for (int s = 0; s < steps; ++s) {
-    const auto batch = batch_for(run, data);
-    cpu_losses.push_back(on_cpu.step(host, batch));
-    gpu_losses.push_back(on_gpu.step(gpu, batch));
-  }
+  const Index steps = 300;
+  Trainee<Cell, cpu> on_cpu(host, run, init, steps, 8);
+  Trainee<Cell, cuda> on_gpu(gpu, run, init, steps, 8);
+  const std::vector<double> cpu_losses = on_cpu.train(host), gpu_losses = on_gpu.train(gpu);
   const auto last10 = [](const std::vector<double>& l) { return std::accumulate(l.end() - 10, l.end(), 0.0) / 10; };
   INFO("final losses: CPU " << last10(cpu_losses) << ", GPU " << last10(gpu_losses));
   CHECK(last10(gpu_losses) < run.final_loss_below);
@@ -132,18 +142,13 @@ ctd::SequenceBatch<double> random_batch(Rng& rng, Index u, Index o, Index T, Ind
   return b;
 }
 
-// Writes one entry of a device view.
-void set_entry(CudaContext& gpu, MatrixView<double> v, Index i, double value) {
-  cuda::copy_from_host(gpu, &value, MatrixView<double>(v.data + i, 1, 1));
-}
-
 template <template <class, class> class Cell>
 void check_parameter_gradients(const typename Cell<cuda, double>::Init& init) {
   CudaContext gpu;
   Rng rng(7);
   ctd::RnnRegressor<Cell, cuda, double> model(6, 3, 2);
   model.initialize(gpu, rng, init);
-  auto values = model.parameters().values();
+  const auto values = model.parameters().values();
   HostMatrix<double> start = ctd::download<cuda, double>(gpu, values);
   for (Index i = 0; i < start.size(); ++i) start.data()[i] += 0.1 * rng.normal();  // biases away from 0
   ctd::upload<cuda, double>(gpu, start, values);
@@ -151,64 +156,54 @@ void check_parameter_gradients(const typename Cell<cuda, double>::Init& init) {
 
   model.loss_and_gradient(gpu, l2_check);
   const HostMatrix<double> analytic = ctd::download<cuda, double>(gpu, model.parameters().grads());
-  HostMatrix<double> numeric(analytic.rows(), 1);
-  const double h = 1e-6;
-  for (Index i = 0; i < start.size(); ++i) {
-    set_entry(gpu, values, i, start(i) + h);
-    const double up = model.loss_and_gradient(gpu, l2_check).total();
-    set_entry(gpu, values, i, start(i) - h);
-    const double down = model.loss_and_gradient(gpu, l2_check).total();
-    set_entry(gpu, values, i, start(i));
-    numeric(i) = (up - down) / (2 * h);
-  }
+  // The parameters are perturbed in their host copy and uploaded for each loss.
+  const HostMatrix<double> numeric = numeric_gradient(start, [&] {
+    ctd::upload<cuda, double>(gpu, start, values);
+    return model.loss_and_gradient(gpu, l2_check).total();
+  });
   Index offset = 0;
   for (const auto& spec : model.parameters().specs()) {
     const Index size = spec.rows * spec.cols;
     INFO("parameter " << spec.name);
-    CHECK(relative_difference<double>(analytic.middleRows(offset, size), numeric.middleRows(offset, size)) < 1e-6);
+    CHECK(relative_error(analytic.middleRows(offset, size), numeric.middleRows(offset, size)) < 1e-6);
     offset += size;
   }
 }
 
-// d loss / d inputs and d loss / d initial states through the cell alone,
-// with loss = sum(C .* states[1..T]) for a fixed random C.
+// d loss / d inputs and d loss / d initial states through the sequence
+// driver, with loss = sum(C .* outputs) for a fixed random C; the inputs
+// and initial states are perturbed in their host copies.
 template <template <class, class> class Cell>
-void check_input_and_state_cotangents() {
+void check_input_and_state_cotangents(ctd::Direction direction) {
+  using C = Cell<cuda, double>;
   CudaContext gpu;
   Rng rng(11);
   const Index n = 5, u = 2, T = 4, B = 3;
-  ctd::Parameters<cuda, double> params(Cell<cuda, double>::specs(n, u));
-  Cell<cuda, double> cell(n, u);
-  const auto w = Cell<cuda, double>::values(params);
-  Cell<cuda, double>::initialize(gpu, w, rng, {});
+  ctd::Parameters<cuda, double> params(C::specs(n, u));
+  const ctd::Sequence<C> sequence(C(n, u), direction);
+  const Index ns = sequence.cell().state_size();
+  const auto w = ctd::bind_values<C>(params);
+  C::initialize(gpu, w, rng, {});
   HostMatrix<double> x = ctd::random_normal<double>(rng, u, T * B, 1.0);
-  HostMatrix<double> h0 = ctd::random_normal<double>(rng, n, B, 0.5);
-  const HostMatrix<double> C = ctd::random_normal<double>(rng, n, T * B, 1.0);
-  Matrix<cuda, double> x_gpu = ctd::upload<cuda, double>(gpu, x), h0_gpu = ctd::upload<cuda, double>(gpu, h0);
+  HostMatrix<double> h0 = ctd::random_normal<double>(rng, ns, B, 0.5);
+  const HostMatrix<double> cot = ctd::random_normal<double>(rng, ns, T * B, 1.0);
+  Matrix<cuda, double> x_gpu(u, T * B), h0_gpu(ns, B);
+  ctd::SequenceTape<cuda, double> tape;
   auto loss = [&] {
     ctd::upload<cuda, double>(gpu, x, x_gpu.view());
     ctd::upload<cuda, double>(gpu, h0, h0_gpu.view());
-    const auto states = cell.forward(gpu, w, x_gpu.view(), h0_gpu.view(), T, B);
-    return (ctd::download<cuda, double>(gpu, states.col_block(B, T * B)).array() * C.array()).sum();
+    const auto outputs = sequence.forward(gpu, w, x_gpu.view(), h0_gpu.view(), T, B, tape);
+    return (ctd::download<cuda, double>(gpu, outputs).array() * cot.array()).sum();
   };
   loss();
-  Matrix<cuda, double> d_states = ctd::upload<cuda, double>(gpu, C), d_x(u, T * B), d_h0(n, B);
-  cell.backward(gpu, w, nullptr, x_gpu.view(), d_states.view(), d_x.view(), d_h0.view());
-  auto numeric = [&](HostMatrix<double>& m) {
-    HostMatrix<double> g(m.rows(), m.cols());
-    for (Index i = 0; i < m.size(); ++i) {
-      const double keep = m.data()[i];
-      m.data()[i] = keep + 1e-6;
-      const double up = loss();
-      m.data()[i] = keep - 1e-6;
-      const double down = loss();
-      m.data()[i] = keep;
-      g.data()[i] = (up - down) / 2e-6;
-    }
-    return g;
-  };
-  CHECK(relative_difference(ctd::download<cuda, double>(gpu, d_x.view()), numeric(x)) < 1e-6);
-  CHECK(relative_difference(ctd::download<cuda, double>(gpu, d_h0.view()), numeric(h0)) < 1e-6);
+  Matrix<cuda, double> d_outputs = ctd::upload<cuda, double>(gpu, cot), d_x(u, T * B), d_h0(ns, B);
+  sequence.backward(gpu, w, x_gpu.view(), tape, d_outputs.view(),
+                    {.inputs = d_x.view(),
+                     .input_mode = ctd::Grad::overwrite,
+                     .initial = d_h0.view(),
+                     .initial_mode = ctd::Grad::overwrite});
+  CHECK(relative_error(ctd::download<cuda, double>(gpu, d_x.view()), numeric_gradient(x, loss)) < 1e-6);
+  CHECK(relative_error(ctd::download<cuda, double>(gpu, d_h0.view()), numeric_gradient(h0, loss)) < 1e-6);
 }
 
 // ---- FORCE --------------------------------------------------------------------------
@@ -229,7 +224,7 @@ struct ForceTwins {
   explicit ForceTwins(CudaContext& gpu) {
     Rng rng(1);
     targets = ctd::chaotic_teacher_targets<cpu, float>(host, rng);
-    Esn::initialize(host, Esn::values(cpu_params), rng, {});
+    Esn::initialize(host, ctd::bind_values<Esn>(cpu_params), rng, {});
     ctd::upload<cuda, float>(gpu, ctd::download<cpu, float>(host, cpu_params.values()), gpu_params.values());
   }
 };
@@ -242,6 +237,10 @@ TEST_CASE("cuda: one training step of the integrator RNN equals the CPU's", "[cu
 
 TEST_CASE("cuda: one training step of the decision GRU equals the CPU's", "[cuda][training]") {
   check_one_step<ctd::GruCell>(decision, std::tuple{1.0f, 1.0f, 0.1f});
+}
+
+TEST_CASE("cuda: one training step of a decision LSTM equals the CPU's", "[cuda][training]") {
+  check_one_step<ctd::LstmCell>(decision, std::tuple{1.0f, 1.0f, 0.1f});
 }
 
 TEST_CASE("cuda: 300 integrator training steps track the CPU's and learn", "[cuda][training]") {
@@ -260,12 +259,23 @@ TEST_CASE("cuda: GRU parameter gradients in double match finite differences", "[
   check_parameter_gradients<ctd::GruCell>({1.0, 1.0, 0.3});
 }
 
+TEST_CASE("cuda: LSTM parameter gradients in double match finite differences", "[cuda][gradients]") {
+  check_parameter_gradients<ctd::LstmCell>({1.0, 1.0, 0.3});
+}
+
 TEST_CASE("cuda: vanilla RNN input and initial-state cotangents match finite differences", "[cuda][gradients]") {
-  check_input_and_state_cotangents<ctd::VanillaRnnCell>();
+  check_input_and_state_cotangents<ctd::VanillaRnnCell>(ctd::Direction::forward);
+  check_input_and_state_cotangents<ctd::VanillaRnnCell>(ctd::Direction::backward);
 }
 
 TEST_CASE("cuda: GRU input and initial-state cotangents match finite differences", "[cuda][gradients]") {
-  check_input_and_state_cotangents<ctd::GruCell>();
+  check_input_and_state_cotangents<ctd::GruCell>(ctd::Direction::forward);
+  check_input_and_state_cotangents<ctd::GruCell>(ctd::Direction::backward);
+}
+
+TEST_CASE("cuda: LSTM input and initial-state cotangents match finite differences", "[cuda][gradients]") {
+  check_input_and_state_cotangents<ctd::LstmCell>(ctd::Direction::forward);
+  check_input_and_state_cotangents<ctd::LstmCell>(ctd::Direction::backward);
 }
 
 TEST_CASE("cuda: RLS updates equal the CPU's", "[cuda][force]") {
@@ -290,8 +300,8 @@ TEST_CASE("cuda: RLS updates equal the CPU's", "[cuda][force]") {
 TEST_CASE("cuda: FORCE training passes track the CPU's", "[cuda][force]") {
   CudaContext gpu;
   ForceTwins twins(gpu);
-  const auto cpu_w = ForceTwins::Esn::values(twins.cpu_params);
-  const auto gpu_w = ForceTwins::GpuEsn::values(twins.gpu_params);
+  const auto cpu_w = ctd::bind_values<ForceTwins::Esn>(twins.cpu_params);
+  const auto gpu_w = ctd::bind_values<ForceTwins::GpuEsn>(twins.gpu_params);
   ctd::ForceTrainer<cpu, float> on_cpu(twins.host, twins.cpu_cell, cpu_w, twins.targets);
   ctd::ForceTrainer<cuda, float> on_gpu(gpu, twins.gpu_cell, gpu_w, twins.targets);
 

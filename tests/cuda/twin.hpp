@@ -1,12 +1,10 @@
 #pragma once
 // What the CUDA tests share: the same numbers in CPU and GPU memory, and
 // norm-wise relative differences between the two backends' results.
-#include <algorithm>
-#include <cstdint>
-
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/backend/cuda/cuda.hpp"
 #include "ctd/core/host.hpp"
+#include "gradient_check.hpp"
 
 namespace ctd_test {
 
@@ -18,11 +16,11 @@ using ctd::Index;
 using ctd::Matrix;
 using ctd::MatrixView;
 
-// |a - b| / max(|a|, |b|) in the Frobenius norm (0 when both are 0).
+// |a - b| / max(|a|, |b|) in the Frobenius norm: gradient_check.hpp's
+// measure, for results in either scalar.
 template <class S>
 double relative_difference(const HostMatrix<S>& a, const HostMatrix<S>& b) {
-  const double scale = std::max(double(a.norm()), double(b.norm()));
-  return scale == 0 ? 0.0 : double((a - b).norm()) / scale;
+  return ctd::testing::relative_error(a.template cast<double>(), b.template cast<double>());
 }
 
 // One matrix with identical contents on both backends, seen through a view

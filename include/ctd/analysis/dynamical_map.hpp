@@ -2,88 +2,81 @@
 // The map whose fixed points the analysis seeks: next = F(h, x) for a batch
 // of P points (columns), the input x held at the points' x*. The finder
 // needs F and the state vector-Jacobian product (for Adam on the speed);
-// Newton and the linearisation need the Jacobians. Every cell of the
-// library becomes such a map through a small adapter:
-//   StepMap<VanillaRnnCell<B, S>>, StepMap<GruCell<B, S>>  one step of the cell
-//   EsnMap<B, S>        the ESN's Euler map in its pre-activation a
+// Newton and the linearisation need the Jacobians. A map is const and
+// keeps no buffers: the caller hands it a workspace of workspace_rows() x P,
+// so one map serves every thread, each on its own columns. Every cell of
+// the library becomes such a map:
+//   StepMap<Cell>  one step of a step cell (vanilla RNN, GRU, LSTM)
+//   EsnMap<B, S>   the ESN's Euler map in its pre-activation a
 #include <concepts>
 #include <utility>
-#include <vector>
 
 #include "ctd/cells/esn.hpp"
+#include "ctd/cells/step_cell.hpp"
 #include "ctd/core/host.hpp"
 #include "ctd/core/matrix.hpp"
 
 namespace ctd {
 
 template <class M>
-concept DynamicalMap = requires(M& map, typename M::backend::context& ctx, ConstView<typename M::scalar> in,
+concept DynamicalMap = requires(const M& map, typename M::backend::context& ctx, ConstView<typename M::scalar> in,
                                 MatrixView<typename M::scalar> out, HostMatrix<typename M::scalar>* host) {
   { map.state_size() } -> std::convertible_to<Index>;
   { map.input_size() } -> std::convertible_to<Index>;
-  // F at states (n x P) and inputs (u x P); the view stays valid until the
-  // next call.
-  { map.evaluate(ctx, in, in) } -> std::same_as<ConstView<typename M::scalar>>;
-  // out (n x P) = (dF/dh)^T cotangent (n x P) at the points of the last
-  // evaluate, whose states must still hold their values.
-  map.state_vjp(ctx, in, out);
+  { map.workspace_rows() } -> std::convertible_to<Index>;
+  // F at states (n x P) and inputs (u x P), computed in the workspace
+  // (workspace_rows() x P); the view lies in the workspace.
+  { map.evaluate(ctx, in, in, out) } -> std::same_as<ConstView<typename M::scalar>>;
+  // out (n x P) = (dF/dh)^T cotangent (n x P) at the states and the
+  // workspace of the last evaluate there.
+  map.state_vjp(ctx, in, out, in, out);
   // Block p of *dF_dh (n x n*P) and of *dF_dx (n x u*P) at point p; null
   // outputs are skipped.
   map.jacobians(ctx, in, in, host, host);
 };
 
-// A map that makes independent copies of itself (same weights, buffers of
-// its own): the finder then runs chunks of candidates on all the backend's
-// shards at once, one copy each.
-template <class M>
-concept ClonableMap = DynamicalMap<M> && requires(const M& map, typename M::backend::context& ctx) {
-  { map.clone(ctx) } -> std::same_as<M>;
-};
-
-// Backend and scalar of a cell type Cell<B, S>.
-template <class Cell>
-struct cell_types;
-template <template <class, class> class Cell, class B, class S>
-struct cell_types<Cell<B, S>> {
-  using backend = B;
-  using scalar = S;
-};
-
-// One step of a sequence cell (vanilla RNN, GRU) from given states: the
-// cell's forward with T = 1 and the states as initial states, its BPTT with
-// no parameter gradient for the VJP.
-template <class Cell>
+// One step of a step cell from given states.
+template <StepCell Cell>
 class StepMap {
  public:
-  using backend = typename cell_types<Cell>::backend;
-  using scalar = typename cell_types<Cell>::scalar;
+  using backend = typename Cell::backend;
+  using scalar = typename Cell::scalar;
   using S = scalar;
 
   StepMap(Cell cell, typename Cell::Tensors weights) : cell_(std::move(cell)), w_(weights) {}
-  StepMap clone(typename backend::context&) const { return StepMap(Cell(state_size(), input_size()), w_); }
   Index state_size() const { return cell_.state_size(); }
   Index input_size() const { return cell_.input_size(); }
-
-  ConstView<S> evaluate(typename backend::context& ctx, ConstView<S> states, ConstView<S> inputs) {
-    inputs_ = inputs;
-    const Index P = states.cols;
-    return cell_.forward(ctx, w_, inputs, states, 1, P).col_block(P, P);
+  // [cache; next state; projection cotangent; scratch]
+  Index workspace_rows() const {
+    return cell_.cache_rows() + cell_.state_size() + cell_.projection_rows() + cell_.scratch_rows();
   }
-  void state_vjp(typename backend::context& ctx, ConstView<S> cotangent, MatrixView<S> out) {
-    // With T = 1 the backward pass only reads d_states (there is no earlier
-    // step to accumulate into), so the cotangent is left intact.
-    const MatrixView<S> d_states(const_cast<S*>(cotangent.data), cotangent.rows, cotangent.cols, cotangent.ld);
-    cell_.backward(ctx, w_, nullptr, inputs_, d_states, {}, out);
+
+  ConstView<S> evaluate(typename backend::context& ctx, ConstView<S> states, ConstView<S> inputs,
+                        MatrixView<S> workspace) const {
+    const auto cache = workspace.row_block(0, cell_.cache_rows()), next = next_rows(workspace);
+    cell_.project_inputs(ctx, w_, inputs, cache.row_block(0, cell_.projection_rows()));
+    cell_.step(ctx, w_, states, cache, next);
+    return next;
+  }
+  void state_vjp(typename backend::context& ctx, ConstView<S> states, MatrixView<S> workspace, ConstView<S> cotangent,
+                 MatrixView<S> out) const {
+    const Index c = cell_.cache_rows(), ns = cell_.state_size(), p = cell_.projection_rows();
+    backend::fill(ctx, out, S(0));
+    cell_.step_backward(ctx, w_, states, workspace.row_block(0, c), next_rows(workspace), cotangent,
+                        workspace.row_block(c + ns, p), workspace.row_block(c + ns + p, cell_.scratch_rows()), out);
   }
   void jacobians(typename backend::context& ctx, ConstView<S> states, ConstView<S> inputs, HostMatrix<S>* dF_dh,
-                 HostMatrix<S>* dF_dx) {
+                 HostMatrix<S>* dF_dx) const {
     cell_.jacobians(ctx, w_, states, inputs, dF_dh, dF_dx);
   }
 
  private:
+  MatrixView<S> next_rows(MatrixView<S> workspace) const {
+    return workspace.row_block(cell_.cache_rows(), cell_.state_size());
+  }
+
   Cell cell_;
   typename Cell::Tensors w_;
-  ConstView<S> inputs_;
 };
 
 // The ESN's Euler map in its pre-activation a (feedback loop closed):
@@ -99,65 +92,62 @@ class EsnMap {
       : cell_(std::move(cell)), w_(weights), loop_(cell_.state_size(), cell_.state_size()) {
     B::copy(ctx, w_.wR, loop_.view());
     B::gemm(ctx, Trans::no, Trans::no, S(1), w_.wF, w_.wO, S(1), loop_.view());
-    zeros_.resize(cell_.state_size(), 1);
-    B::fill(ctx, zeros_.view(), S(0));
   }
   Index state_size() const { return cell_.state_size(); }
   Index input_size() const { return cell_.input_size(); }
+  // [rates tanh(a); drive; next; scratch], n rows each.
+  Index workspace_rows() const { return 4 * cell_.state_size(); }
 
-  EsnMap clone(typename B::context& ctx) const { return EsnMap(ctx, cell_, w_); }
-  ConstView<S> evaluate(typename B::context& ctx, ConstView<S> states, ConstView<S> inputs) {
-    const Index n = cell_.state_size(), P = states.cols;
-    next_.resize(n, P);
-    rates_.resize(n, P);
-    B::tanh_bias(ctx, states, zeros_.view(), rates_.view());
-    cell_.map(ctx, w_, states, inputs, next_.view(), work(ctx, P));
-    return next_.view();
+  ConstView<S> evaluate(typename B::context& ctx, ConstView<S> states, ConstView<S> inputs,
+                        MatrixView<S> workspace) const {
+    const auto rates = part(workspace, 0), drive = part(workspace, 1), next = part(workspace, 2);
+    B::tanh(ctx, states, rates);
+    B::gemm(ctx, Trans::no, Trans::no, S(1), loop_.view(), rates, S(0), drive);
+    B::gemm(ctx, Trans::no, Trans::no, S(1), w_.wI, inputs, S(1), drive);
+    B::copy(ctx, states, next);
+    B::esn_euler(ctx, cell_.dt_over_tau(), drive, next, part(workspace, 3));
+    return next;
   }
-  void state_vjp(typename B::context& ctx, ConstView<S> cotangent, MatrixView<S> out) {
+  void state_vjp(typename B::context& ctx, ConstView<S>, MatrixView<S> workspace, ConstView<S> cotangent,
+                 MatrixView<S> out) const {
     const S k = cell_.dt_over_tau();
-    pulled_.resize(cotangent.rows, cotangent.cols);
-    B::gemm(ctx, Trans::yes, Trans::no, S(1), loop_.view(), cotangent, S(0), pulled_.view());
-    B::tanh_backward(ctx, pulled_.view(), rates_.view(), pulled_.view());
+    const auto pulled = part(workspace, 3);
+    B::gemm(ctx, Trans::yes, Trans::no, S(1), loop_.view(), cotangent, S(0), pulled);
+    B::tanh_backward(ctx, pulled, part(workspace, 0), pulled);
     B::copy(ctx, cotangent, out);
     B::scale(ctx, S(1) - k, out);
-    B::axpy(ctx, k, pulled_.view(), out);
+    B::axpy(ctx, k, pulled, out);
   }
   void jacobians(typename B::context& ctx, ConstView<S> states, ConstView<S> inputs, HostMatrix<S>* dF_dh,
-                 HostMatrix<S>* dF_dx) {
+                 HostMatrix<S>* dF_dx) const {
     cell_.jacobians(ctx, w_, states, inputs, dF_dh, dF_dx);
   }
 
  private:
-  // The cell's state for a batch of P points, made on first use: a chunked
-  // loop asks for two sizes (the chunk and the remainder) over and over.
-  typename EsnCell<B, S>::State& work(typename B::context& ctx, Index P) {
-    for (auto& w : work_)
-      if (w.batch() == P) return w;
-    work_.push_back(cell_.make_state(ctx, P));
-    return work_.back();
+  MatrixView<S> part(MatrixView<S> workspace, Index k) const {
+    return workspace.row_block(k * cell_.state_size(), cell_.state_size());
   }
 
   EsnCell<B, S> cell_;
   typename EsnCell<B, S>::Tensors w_;
-  std::vector<typename EsnCell<B, S>::State> work_;
-  Matrix<B, S> loop_, zeros_, next_, rates_, pulled_;
+  Matrix<B, S> loop_;
 };
 
 // F at host points: states (n x P), inputs (u x P).
 template <DynamicalMap M>
-HostMatrix<typename M::scalar> evaluate_at(typename M::backend::context& ctx, M& map,
+HostMatrix<typename M::scalar> evaluate_at(typename M::backend::context& ctx, const M& map,
                                            const HostMatrix<typename M::scalar>& states,
                                            const HostMatrix<typename M::scalar>& inputs) {
   using B = typename M::backend;
   using S = typename M::scalar;
   const Matrix<B, S> h = upload<B, S>(ctx, states), x = upload<B, S>(ctx, inputs);
-  return download<B, S>(ctx, map.evaluate(ctx, h.view(), x.view()));
+  Matrix<B, S> workspace(map.workspace_rows(), states.cols());
+  return download<B, S>(ctx, map.evaluate(ctx, h.view(), x.view(), workspace.view()));
 }
 
 // The Jacobians at host points (see DynamicalMap::jacobians).
 template <DynamicalMap M>
-void jacobians_at(typename M::backend::context& ctx, M& map, const HostMatrix<typename M::scalar>& states,
+void jacobians_at(typename M::backend::context& ctx, const M& map, const HostMatrix<typename M::scalar>& states,
                   const HostMatrix<typename M::scalar>& inputs, HostMatrix<typename M::scalar>* dF_dh,
                   HostMatrix<typename M::scalar>* dF_dx) {
   using B = typename M::backend;

@@ -105,7 +105,7 @@ class FixedPointOptimizer {
   using S = typename M::scalar;
 
   // candidates (n x N); inputs (u x 1) or (u x N).
-  FixedPointOptimizer(typename B::context& ctx, M& map, const HostMatrix<S>& candidates, const HostMatrix<S>& inputs,
+  FixedPointOptimizer(typename B::context& ctx, const M& map, const HostMatrix<S>& candidates, const HostMatrix<S>& inputs,
                       const FixedPointOptions& opt)
       : map_(map),
         n_(map.state_size()),
@@ -123,17 +123,14 @@ class FixedPointOptimizer {
     residual_.resize(n_, N_);
     grad_.resize(n_, N_);
     speeds_.resize(1, N_);
-    if constexpr (ClonableMap<M>) {
-      const Index workers = std::min(B::shards(ctx), (N_ + chunk_ - 1) / chunk_);
-      for (Index k = 1; k < workers; ++k) clones_.push_back(map.clone(ctx));
-    }
+    workspace_.resize(map.workspace_rows(), N_);
   }
 
   void step(typename B::context& ctx) {
-    for_each_chunk(ctx, [&](M& map, Index first, Index count) {
-      update_residual(ctx, map, first, count);
+    for_each_chunk(ctx, [&](Index first, Index count) {
+      update_residual(ctx, first, count);
       const auto residual = residual_.col_block(first, count), grad = grad_.col_block(first, count);
-      map.state_vjp(ctx, residual, grad);
+      map_.state_vjp(ctx, h_.col_block(first, count), workspace_.col_block(first, count), residual, grad);
       B::axpy(ctx, S(-1), residual, grad);
     });
     adam_.update(ctx, MatrixView<S>(h_.data(), n_ * N_, 1), ConstView<S>(grad_.data(), n_ * N_, 1));
@@ -144,16 +141,16 @@ class FixedPointOptimizer {
   // Mean speed of the current points.
   double mean_speed(typename B::context& ctx) {
     std::vector<double> sums(std::size_t(N_ / chunk_ + 1), 0.0);
-    for_each_chunk(ctx, [&](M& map, Index first, Index count) {
-      update_residual(ctx, map, first, count);
+    for_each_chunk(ctx, [&](Index first, Index count) {
+      update_residual(ctx, first, count);
       sums[std::size_t(first / chunk_)] = double(B::sum_squares(ctx, residual_.col_block(first, count)));
     });
     return std::accumulate(sums.begin(), sums.end(), 0.0) / (scale() * scale() * double(n_) * double(N_));
   }
   // Speed of every current point.
   std::vector<double> speeds(typename B::context& ctx) {
-    for_each_chunk(ctx, [&](M& map, Index first, Index count) {
-      update_residual(ctx, map, first, count);
+    for_each_chunk(ctx, [&](Index first, Index count) {
+      update_residual(ctx, first, count);
       B::column_sum_squares(ctx, residual_.col_block(first, count), speeds_.col_block(first, count));
     });
     const HostMatrix<S> sums = download<B, S>(ctx, speeds_.view());
@@ -169,29 +166,27 @@ class FixedPointOptimizer {
     return opt;
   }
   double scale() const { return 2.0 / (double(n_) * double(N_)); }
-  // f(map, first, count) for every chunk, the chunks dealt out to the
-  // backend's shards, each with its own copy of the map.
+  // f(first, count) for every chunk, the chunks dealt out to the
+  // backend's shards.
   template <class F>
   void for_each_chunk(typename B::context& ctx, F&& f) {
-    const Index workers = Index(clones_.size()) + 1, chunks = (N_ + chunk_ - 1) / chunk_;
+    const Index chunks = (N_ + chunk_ - 1) / chunk_, workers = std::min(B::shards(ctx), chunks);
     B::parallel_for(ctx, workers, [&](Index k) {
-      M& map = k == 0 ? map_ : clones_[std::size_t(k - 1)];
-      for (Index c = k; c < chunks; c += workers) f(map, c * chunk_, std::min(chunk_, N_ - c * chunk_));
+      for (Index c = k; c < chunks; c += workers) f(c * chunk_, std::min(chunk_, N_ - c * chunk_));
     });
   }
   // residual = c (F(h) - h) on a chunk: the loss's gradient with respect
   // to F(h).
-  void update_residual(typename B::context& ctx, M& map, Index first, Index count) {
+  void update_residual(typename B::context& ctx, Index first, Index count) {
     const auto h = h_.col_block(first, count);
-    const ConstView<S> F = map.evaluate(ctx, h, x_.col_block(first, count));
+    const ConstView<S> F = map_.evaluate(ctx, h, x_.col_block(first, count), workspace_.col_block(first, count));
     B::scaled_difference(ctx, S(scale()), F, h, residual_.col_block(first, count));
   }
 
-  M& map_;
-  std::vector<M> clones_;  // for shards 1, 2, ... (shard 0 runs on map_)
+  const M& map_;
   Index n_, N_, chunk_;
   Adam<B, S> adam_;
-  Matrix<B, S> h_, x_, residual_, grad_, speeds_;
+  Matrix<B, S> h_, x_, residual_, grad_, speeds_, workspace_;
 };
 
 // The candidates after the Adam phase.
@@ -207,7 +202,7 @@ struct OptimizedCandidates {
 // The Adam phase: a stop check every check_every steps (and after the
 // last), as the tutorial's loop. inputs: (u x 1) or (u x N).
 template <DynamicalMap M>
-OptimizedCandidates<typename M::scalar> optimize_fixed_points(typename M::backend::context& ctx, M& map,
+OptimizedCandidates<typename M::scalar> optimize_fixed_points(typename M::backend::context& ctx, const M& map,
                                                               const HostMatrix<typename M::scalar>& candidates,
                                                               const HostMatrix<typename M::scalar>& inputs,
                                                               const FixedPointOptions& opt) {
@@ -244,7 +239,7 @@ struct FixedPointSearch {
 };
 
 template <DynamicalMap M>
-FixedPointSearch find_fixed_points(typename M::backend::context& ctx, M& map,
+FixedPointSearch find_fixed_points(typename M::backend::context& ctx, const M& map,
                                    const HostMatrix<typename M::scalar>& candidates,
                                    const HostMatrix<typename M::scalar>& inputs, const FixedPointOptions& opt) {
   auto optimized = optimize_fixed_points(ctx, map, candidates, inputs, opt);
@@ -271,7 +266,7 @@ FixedPointSearch find_fixed_points(typename M::backend::context& ctx, M& map,
 
 // x* = 0 for every candidate.
 template <DynamicalMap M>
-FixedPointSearch find_fixed_points(typename M::backend::context& ctx, M& map,
+FixedPointSearch find_fixed_points(typename M::backend::context& ctx, const M& map,
                                    const HostMatrix<typename M::scalar>& candidates, const FixedPointOptions& opt) {
   return find_fixed_points(ctx, map, candidates, HostMatrix<typename M::scalar>::Zero(map.input_size(), 1), opt);
 }

@@ -96,7 +96,7 @@ struct Linearization {
 
 // Linearises the map at points (n x K) with inputs (u x K).
 template <DynamicalMap M>
-Linearization linearize(typename M::backend::context& ctx, M& map, const HostMatrix<double>& points,
+Linearization linearize(typename M::backend::context& ctx, const M& map, const HostMatrix<double>& points,
                         const HostMatrix<double>& inputs, const LinearizeOptions& opt = {}) {
   using S = typename M::scalar;
   const Index n = map.state_size(), u = map.input_size(), K = points.cols();

@@ -73,7 +73,7 @@ inline HostMatrix<double> gather(const HostMatrix<double>& m, const std::vector<
 
 // Refines fps in place (points and speeds) with a map over doubles.
 template <DynamicalMap M>
-NewtonReport refine_newton(typename M::backend::context& ctx, M& map, FixedPoints& fps,
+NewtonReport refine_newton(typename M::backend::context& ctx, const M& map, FixedPoints& fps,
                            const NewtonOptions& opt = {}) {
   static_assert(std::is_same_v<typename M::scalar, double>,
                 "Newton refinement runs in double: build the map on double parameters (cast_parameters)");

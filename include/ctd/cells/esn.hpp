@@ -8,17 +8,23 @@
 // For analysis the state is the pre-activation a, and the cell is the
 // autonomous map with the feedback loop closed:
 //   F(a) = a + dt_over_tau (-a + wI x + (wR + wF wO) tanh(a)).
+#include <array>
 #include <cassert>
 #include <cmath>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ctd/core/error.hpp"
 #include "ctd/core/host.hpp"
 #include "ctd/core/parameters.hpp"
 #include "ctd/core/rng.hpp"
+#include "ctd/cells/step_cell.hpp"
 
 namespace ctd {
+
+// The names of the cell's tensors, in the order of its Tensors.
+inline constexpr std::array<std::string_view, 5> esn_tensor_names{"a0", "wI", "wR", "wO", "wF"};
 
 template <class B, class S>
 class EsnCell {
@@ -37,23 +43,15 @@ class EsnCell {
   struct State {
     Matrix<B, S> a, h, z;  // (n x B), (n x B), (m x B)
     Matrix<B, S> drive;    // (n x B) workspace: wI x + wR h + wF z
-    Matrix<B, S> zeros;    // (n x 1) zero bias for h = tanh(a)
     Index batch() const { return a.cols(); }
   };
 
   // File names and shapes of the tutorial: a0 (n), wI (n,u), wR (n,n),
   // wO (m,n), wF (n,m).
+  static constexpr const auto& tensor_names = esn_tensor_names;
   static std::vector<ParamSpec> specs(Index n, Index u, Index m) {
-    return {vector_param("a0", n), matrix_param("wI", n, u), matrix_param("wR", n, n),
-            matrix_param("wO", m, n), matrix_param("wF", n, m)};
-  }
-  static Tensors values(Parameters<B, S>& p, const std::string& prefix = "") {
-    return {p.value(prefix + "a0"), p.value(prefix + "wI"), p.value(prefix + "wR"),
-            p.value(prefix + "wO"), p.value(prefix + "wF")};
-  }
-  static Tensors grads(Parameters<B, S>& p, const std::string& prefix = "") {
-    return {p.grad(prefix + "a0"), p.grad(prefix + "wI"), p.grad(prefix + "wR"),
-            p.grad(prefix + "wO"), p.grad(prefix + "wF")};
+    return {vector_param(tensor_names[0], n), matrix_param(tensor_names[1], n, u), matrix_param(tensor_names[2], n, n),
+            matrix_param(tensor_names[3], m, n), matrix_param(tensor_names[4], n, m)};
   }
   // Tutorial initialisation, in the tutorial's order: a0 = 0.25 N,
   // wI = N/sqrt(u), wR = g N/sqrt(n), wO = N/sqrt(n), wF = N.
@@ -79,15 +77,13 @@ class EsnCell {
   Index output_size() const { return m_; }
   S dt_over_tau() const { return dt_over_tau_; }
 
-  State make_state(typename B::context& ctx, Index batch) const {
+  State make_state(typename B::context&, Index batch) const {
     require(batch > 0, "EsnCell::make_state: batch must be positive");
     State s;
     s.a.resize(n_, batch);
     s.h.resize(n_, batch);
     s.z.resize(m_, batch);
     s.drive.resize(n_, batch);
-    s.zeros.resize(n_, 1);
-    B::fill(ctx, s.zeros.view(), S(0));
     return s;
   }
 
@@ -116,20 +112,6 @@ class EsnCell {
     if (!inputs.empty()) multiply(ctx, w.wI, inputs, S(1), s.drive.view());
     B::esn_euler(ctx, dt_over_tau_, s.drive.view(), s.a.view(), s.h.view());
     multiply(ctx, w.wO, s.h.view(), S(0), s.z.view());
-  }
-
-  // The autonomous map F for a batch of states (n x P): next = F(states)
-  // with inputs (u x P, or empty for zero). Uses `work` (a State of batch P)
-  // for h and z.
-  void map(typename B::context& ctx, const Tensors& w, ConstView<S> states, ConstView<S> inputs,
-           MatrixView<S> next, State& work) const {
-    require(inputs.empty() || (inputs.rows == u_ && inputs.cols == states.cols),
-            "EsnCell::map: inputs must be (u x P) with u = " + std::to_string(u_) +
-                " and P the number of states");
-    require(next.rows == n_ && next.cols == states.cols, "EsnCell::map: next must be shaped like states");
-    set_state(ctx, w, states, work);
-    step(ctx, w, inputs, work);
-    B::copy(ctx, work.a.view(), next);
   }
 
   // Jacobians of F at P states, computed analytically on the host:
@@ -166,7 +148,7 @@ class EsnCell {
  private:
   // h = tanh(a), z = wO h.
   void derive_outputs(typename B::context& ctx, const Tensors& w, State& s) const {
-    B::tanh_bias(ctx, s.a.view(), s.zeros.view(), s.h.view());
+    B::tanh(ctx, s.a.view(), s.h.view());
     multiply(ctx, w.wO, s.h.view(), S(0), s.z.view());
   }
   // Y = A X + beta Y: a GEMV for one trajectory (FORCE's case), else a GEMM.

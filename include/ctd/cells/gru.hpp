@@ -5,20 +5,28 @@
 //   c  = tanh(wCHX [r*h; x] + bC),  h' = u*h + (1-u)*c
 // Weights are stored as the tutorials store them, (rows x (n+u)) with the
 // hidden columns first, so the hidden and input parts are column blocks.
+// A step's cache (4n rows): the gates r, u (2n), the candidate c (n) and
+// r*h (n); its first 3n rows take the input projection.
+#include <array>
 #include <cmath>
-#include <string>
+#include <string_view>
 #include <vector>
 
-#include "ctd/cells/sequence_buffers.hpp"
-#include "ctd/core/host.hpp"
-#include "ctd/core/parameters.hpp"
-#include "ctd/core/rng.hpp"
+#include "ctd/cells/step_cell.hpp"
+#include "ctd/core/shards.hpp"
 
 namespace ctd {
+
+// The names of the cell's tensors, in the order of its Tensors.
+inline constexpr std::array<std::string_view, 5> gru_tensor_names{"h0", "wRUHX", "wCHX", "bRU", "bC"};
 
 template <class B, class S>
 class GruCell {
  public:
+  using backend = B;
+  using scalar = S;
+  static constexpr std::string_view name = "gru";
+  static constexpr const auto& tensor_names = gru_tensor_names;
   struct Tensors {
     MatrixView<S> h0, wRUHX, wCHX, bRU, bC;
   };
@@ -30,16 +38,9 @@ class GruCell {
   static constexpr double forget_bias = 0.5;  // bfg
 
   static std::vector<ParamSpec> specs(Index n, Index u) {
-    return {vector_param("h0", n), matrix_param("wRUHX", 2 * n, n + u),
-            matrix_param("wCHX", n, n + u), vector_param("bRU", 2 * n), vector_param("bC", n)};
-  }
-  static Tensors values(Parameters<B, S>& p, const std::string& prefix = "") {
-    return {p.value(prefix + "h0"), p.value(prefix + "wRUHX"), p.value(prefix + "wCHX"),
-            p.value(prefix + "bRU"), p.value(prefix + "bC")};
-  }
-  static Tensors grads(Parameters<B, S>& p, const std::string& prefix = "") {
-    return {p.grad(prefix + "h0"), p.grad(prefix + "wRUHX"), p.grad(prefix + "wCHX"),
-            p.grad(prefix + "bRU"), p.grad(prefix + "bC")};
+    return {vector_param(tensor_names[0], n), matrix_param(tensor_names[1], 2 * n, n + u),
+            matrix_param(tensor_names[2], n, n + u), vector_param(tensor_names[3], 2 * n),
+            vector_param(tensor_names[4], n)};
   }
   static void initialize(typename B::context& ctx, const Tensors& w, Rng& rng, const Init& init) {
     const Index n = w.wCHX.rows, u = w.wCHX.cols - n;
@@ -57,90 +58,88 @@ class GruCell {
   GruCell(Index state_size, Index input_size) : n_(state_size), u_(input_size) {}
   Index state_size() const { return n_; }
   Index input_size() const { return u_; }
+  Index hidden_size() const { return n_; }
+  Index projection_rows() const { return 3 * n_; }
+  Index cache_rows() const { return 4 * n_; }
+  Index scratch_rows() const { return n_; }
 
-  // Same contract as VanillaRnnCell::forward.
-  ConstView<S> forward(typename B::context& ctx, const Tensors& w, ConstView<S> inputs,
-                       ConstView<S> initial, Index T, Index batch) {
-    const Index n = n_;
-    T_ = T;
-    B_ = batch;
-    had_initial_ = initial.data != nullptr;
-    states_.resize(n, (T + 1) * batch);
-    gates_.resize(2 * n, T * batch);
-    cand_.resize(n, T * batch);
-    reset_state_.resize(n, T * batch);
-    place_initial_state<B, S>(ctx, w.h0, initial, states_.col_block(0, batch));
-    // Input projections and biases of all time steps before the loop.
-    B::gemm(ctx, Trans::no, Trans::no, S(1), input_cols(w.wRUHX), inputs, S(0), gates_.view());
-    B::add_columnwise(ctx, w.bRU, gates_.view());
-    B::gemm(ctx, Trans::no, Trans::no, S(1), input_cols(w.wCHX), inputs, S(0), cand_.view());
-    B::add_columnwise(ctx, w.bC, cand_.view());
-    for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
-      for (Index t = 0; t < T; ++t) {
-        const Index c0 = t * batch + b0;
-        const auto h = states_.col_block(c0, bk);
-        auto ru = gates_.col_block(c0, bk);
-        auto rh = reset_state_.col_block(c0, bk);
-        auto c = cand_.col_block(c0, bk);
-        B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wRUHX), h, S(1), ru);
-        B::gru_gates(ctx, ru, h, rh, S(forget_bias));
-        B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), rh, S(1), c);
-        B::gru_state(ctx, c, ru.row_block(n, n), h, states_.col_block(c0 + batch, bk));
-      }
-    });
-    return states_.view();
+  void project_inputs(typename B::context& ctx, const Tensors& w, ConstView<S> inputs, MatrixView<S> proj,
+                      Index first_input = 0, Grad mode = Grad::overwrite) const {
+    const S beta = beta_of<S>(mode);
+    const auto ru = proj.row_block(0, 2 * n_), c = proj.row_block(2 * n_, n_);
+    B::gemm(ctx, Trans::no, Trans::no, S(1), in(w.wRUHX, first_input, inputs.rows), inputs, beta, ru);
+    B::gemm(ctx, Trans::no, Trans::no, S(1), in(w.wCHX, first_input, inputs.rows), inputs, beta, c);
+    if (mode == Grad::overwrite) {
+      B::add_columnwise(ctx, w.bRU, ru);
+      B::add_columnwise(ctx, w.bC, c);
+    }
   }
-  ConstView<S> states() const { return states_.view(); }
-
-  // Same contract as VanillaRnnCell::backward.
-  void backward(typename B::context& ctx, const Tensors& w, const Tensors* g, ConstView<S> inputs,
-                MatrixView<S> d_states, MatrixView<S> d_inputs, MatrixView<S> d_initial) {
-    const Index n = n_, T = T_, batch = B_;
-    d_gates_.resize(2 * n, T * batch);
-    d_cand_.resize(n, T * batch);
-    d_reset_state_.resize(n, batch);
-    d_first_.resize(n, batch);
-    B::fill(ctx, d_first_.view(), S(0));
-    for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
-      for (Index t = T - 1; t >= 0; --t) {
-        const Index c0 = t * batch + b0;
-        const auto h = states_.col_block(c0, bk);
-        const auto gates = gates_.col_block(c0, bk);
-        auto dru = d_gates_.col_block(c0, bk);
-        auto dc = d_cand_.col_block(c0, bk);
-        auto drh = d_reset_state_.col_block(b0, bk);
-        // Cotangent of h_t: the loss's share is already in d_states block t-1.
-        auto dh = t > 0 ? d_states.col_block(c0 - batch, bk) : d_first_.col_block(b0, bk);
-        B::gru_candidate_backward(ctx, d_states.col_block(c0, bk), h, gates.row_block(n, n),
-                                  cand_.col_block(c0, bk), dc, dru.row_block(n, n), dh);
-        B::gemm(ctx, Trans::yes, Trans::no, S(1), hidden_cols(w.wCHX), dc, S(0), drh);
-        B::gru_reset_backward(ctx, drh, h, gates.row_block(0, n), dru.row_block(0, n), dh);
-        B::gemm(ctx, Trans::yes, Trans::no, S(1), hidden_cols(w.wRUHX), dru, S(1), dh);
-      }
+  void step(typename B::context& ctx, const Tensors& w, ConstView<S> h, MatrixView<S> cache,
+            MatrixView<S> h_next) const {
+    const Index n = n_;
+    const auto ru = cache.row_block(0, 2 * n), c = cache.row_block(2 * n, n), rh = cache.row_block(3 * n, n);
+    B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_columns(w.wRUHX, n), h, S(1), ru);
+    B::gru_gates(ctx, ru, h, rh, S(forget_bias));
+    B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_columns(w.wCHX, n), rh, S(1), c);
+    B::gru_state(ctx, c, ru.row_block(n, n), h, h_next);
+  }
+  void step_backward(typename B::context& ctx, const Tensors& w, ConstView<S> h, ConstView<S> cache, ConstView<S>,
+                     ConstView<S> dh_next, MatrixView<S> d_proj, MatrixView<S> scratch, MatrixView<S> dh) const {
+    const Index n = n_;
+    const auto gates = cache.row_block(0, 2 * n);
+    const auto dru = d_proj.row_block(0, 2 * n), dc = d_proj.row_block(2 * n, n);
+    B::gru_candidate_backward(ctx, dh_next, h, gates.row_block(n, n), cache.row_block(2 * n, n), dc,
+                              dru.row_block(n, n), dh);
+    B::gemm(ctx, Trans::yes, Trans::no, S(1), hidden_columns(w.wCHX, n), dc, S(0), scratch);
+    B::gru_reset_backward(ctx, scratch, h, gates.row_block(0, n), dru.row_block(0, n), dh);
+    B::gemm(ctx, Trans::yes, Trans::no, S(1), hidden_columns(w.wRUHX, n), dru, S(1), dh);
+  }
+  // Over many steps at once, split by rows over the backend's shards.
+  void weight_gradients(typename B::context& ctx, const Tensors& g, ConstView<S> h, ConstView<S> caches,
+                        ConstView<S> d_proj, Grad mode) const {
+    if (mode == Grad::ignore) return;
+    const Index n = n_;
+    const S beta = beta_of<S>(mode);
+    if (mode == Grad::overwrite) {
+      B::fill(ctx, g.bRU, S(0));
+      B::fill(ctx, g.bC, S(0));
+    }
+    for_each_shard<B>(ctx, 2 * n, [&](Index r0, Index rk) {
+      const auto dru = d_proj.row_block(r0, rk);
+      B::gemm(ctx, Trans::no, Trans::yes, S(1), dru, h, beta, hidden_columns(g.wRUHX, n).row_block(r0, rk));
+      B::add_row_sums(ctx, dru, g.bRU.row_block(r0, rk));
     });
-    // Weight gradients: one GEMM each over all time steps, split by rows.
-    if (g) {
-      const auto h_prev = states_.col_block(0, T * batch);
-      for_each_shard<B>(ctx, 2 * n, [&](Index r0, Index rk) {
-        const auto dru = d_gates_.view().row_block(r0, rk);
-        B::gemm(ctx, Trans::no, Trans::yes, S(1), dru, h_prev, S(1), hidden_cols(g->wRUHX).row_block(r0, rk));
-        B::gemm(ctx, Trans::no, Trans::yes, S(1), dru, inputs, S(1), input_cols(g->wRUHX).row_block(r0, rk));
-        B::add_row_sums(ctx, dru, g->bRU.row_block(r0, rk));
-      });
-      for_each_shard<B>(ctx, n, [&](Index r0, Index rk) {
-        const auto dc = d_cand_.view().row_block(r0, rk);
-        B::gemm(ctx, Trans::no, Trans::yes, S(1), dc, reset_state_.view(), S(1),
-                hidden_cols(g->wCHX).row_block(r0, rk));
-        B::gemm(ctx, Trans::no, Trans::yes, S(1), dc, inputs, S(1), input_cols(g->wCHX).row_block(r0, rk));
-        B::add_row_sums(ctx, dc, g->bC.row_block(r0, rk));
-      });
-    }
-    if (d_inputs.data) {
-      B::gemm(ctx, Trans::yes, Trans::no, S(1), input_cols(w.wRUHX), d_gates_.view(), S(0), d_inputs);
-      B::gemm(ctx, Trans::yes, Trans::no, S(1), input_cols(w.wCHX), d_cand_.view(), S(1), d_inputs);
-    }
-    route_initial_gradient<B, S>(ctx, d_first_.view(), had_initial_, d_initial,
-                                 g ? g->h0 : MatrixView<S>{});
+    for_each_shard<B>(ctx, n, [&](Index r0, Index rk) {
+      const auto dc = d_proj.row_block(2 * n + r0, rk);
+      B::gemm(ctx, Trans::no, Trans::yes, S(1), dc, caches.row_block(3 * n, n), beta,
+              hidden_columns(g.wCHX, n).row_block(r0, rk));
+      B::add_row_sums(ctx, dc, g.bC.row_block(r0, rk));
+    });
+  }
+  void input_weight_gradients(typename B::context& ctx, const Tensors& g, ConstView<S> inputs, ConstView<S> d_proj,
+                              Index first_input, Grad mode) const {
+    if (mode == Grad::ignore) return;
+    const S beta = beta_of<S>(mode);
+    B::gemm(ctx, Trans::no, Trans::yes, S(1), d_proj.row_block(0, 2 * n_), inputs, beta,
+            in(g.wRUHX, first_input, inputs.rows));
+    B::gemm(ctx, Trans::no, Trans::yes, S(1), d_proj.row_block(2 * n_, n_), inputs, beta,
+            in(g.wCHX, first_input, inputs.rows));
+  }
+  void input_cotangent(typename B::context& ctx, const Tensors& w, ConstView<S> d_proj, MatrixView<S> d_inputs,
+                       Index first_input, Grad mode) const {
+    if (mode == Grad::ignore) return;
+    B::gemm(ctx, Trans::yes, Trans::no, S(1), in(w.wRUHX, first_input, d_inputs.rows), d_proj.row_block(0, 2 * n_),
+            beta_of<S>(mode), d_inputs);
+    B::gemm(ctx, Trans::yes, Trans::no, S(1), in(w.wCHX, first_input, d_inputs.rows), d_proj.row_block(2 * n_, n_),
+            S(1), d_inputs);
+  }
+  void initial_state(typename B::context& ctx, const Tensors& w, MatrixView<S> first) const {
+    B::broadcast_columns(ctx, w.h0, first);
+  }
+  void initial_state_gradient(typename B::context& ctx, const Tensors& g, ConstView<S> d_first, Grad mode) const {
+    if (mode == Grad::ignore) return;
+    if (mode == Grad::overwrite) B::fill(ctx, g.h0, S(0));
+    B::add_row_sums(ctx, d_first, g.h0);
   }
 
   // Jacobians of one step F(h, x) at P points, states (n x P) and inputs
@@ -153,79 +152,54 @@ class GruCell {
   // so the cost is one GEMM, Wc_h times the blocks side by side. Points are
   // independent: each shard of the backend takes a range of them.
   void jacobians(typename B::context& ctx, const Tensors& w, ConstView<S> states, ConstView<S> inputs,
-                 HostMatrix<S>* dF_dh, HostMatrix<S>* dF_dx) {
+                 HostMatrix<S>* dF_dh, HostMatrix<S>* dF_dx) const {
+    check_points(*this, states, inputs, "GruCell::jacobians");
     const Index n = n_, u = u_, P = states.cols;
-    require(states.rows == n && inputs.rows == u && inputs.cols == P,
-            "GruCell::jacobians: expected states (" + std::to_string(n) + " x P) and inputs (" +
-                std::to_string(u) + " x P), got (" + std::to_string(states.rows) + " x " +
-                std::to_string(states.cols) + ") and (" + std::to_string(inputs.rows) + " x " +
-                std::to_string(inputs.cols) + ")");
-    jac_gates_.resize(2 * n, P);
-    jac_cand_.resize(n, P);
-    jac_scratch_.resize(n, P);
-    jac_coef_.resize(n, 3 * P);
-    jac_ones_.resize(n, P);
-    jac_blocks_.resize(n, dF_dh ? n * P : 0);
-    jac_out_.resize(n, dF_dh ? n * P : 0);
-    jac_blocks_x_.resize(n, dF_dx ? u * P : 0);
-    jac_out_x_.resize(n, dF_dx ? u * P : 0);
+    Matrix<B, S> caches(4 * n, P), next(n, P), coef(n, 3 * P), ones(n, P);
+    Matrix<B, S> blocks(n, dF_dh ? n * P : 0), out(n, dF_dh ? n * P : 0);
+    Matrix<B, S> blocks_x(n, dF_dx ? u * P : 0), out_x(n, dF_dx ? u * P : 0);
     if (dF_dh) dF_dh->resize(n, n * P);
     if (dF_dx) dF_dx->resize(n, u * P);
     const auto W_r = w.wRUHX.row_block(0, n), W_u = w.wRUHX.row_block(n, n);
     for_each_shard<B>(ctx, P, [&](Index p0, Index pk) {
-      const auto h = states.col_block(p0, pk), x = inputs.col_block(p0, pk);
-      const auto gates = jac_gates_.col_block(p0, pk), cand = jac_cand_.col_block(p0, pk);
-      const auto scratch = jac_scratch_.col_block(p0, pk), ones = jac_ones_.col_block(p0, pk);
-      const auto r = gates.row_block(0, n), z = gates.row_block(n, n);
-      const auto e = jac_coef_.col_block(p0, pk), a = jac_coef_.col_block(P + p0, pk),
-                 b = jac_coef_.col_block(2 * P + p0, pk);
+      const auto h = states.col_block(p0, pk);
+      const auto cache = caches.col_block(p0, pk), h_next = next.col_block(p0, pk), one = ones.col_block(p0, pk);
+      const auto r = cache.row_block(0, n), z = cache.row_block(n, n), cand = cache.row_block(2 * n, n);
+      const auto e = coef.col_block(p0, pk), a = coef.col_block(P + p0, pk), b = coef.col_block(2 * P + p0, pk);
       // The step itself, keeping r, u and c.
-      B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wRUHX), h, S(0), gates);
-      B::gemm(ctx, Trans::no, Trans::no, S(1), input_cols(w.wRUHX), x, S(1), gates);
-      B::add_columnwise(ctx, w.bRU, gates);
-      B::gru_gates(ctx, gates, h, scratch, S(forget_bias));
-      B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), scratch, S(0), cand);
-      B::gemm(ctx, Trans::no, Trans::no, S(1), input_cols(w.wCHX), x, S(1), cand);
-      B::add_columnwise(ctx, w.bC, cand);
-      B::gru_state(ctx, cand, z, h, scratch);
+      project_inputs(ctx, w, inputs.col_block(p0, pk), cache.row_block(0, 3 * n));
+      step(ctx, w, h, cache, h_next);
       // The backward passes with a cotangent of ones give the coefficients
-      // (their state cotangent outputs land in the scratch and are not used).
-      B::fill(ctx, ones, S(1));
-      B::gru_candidate_backward(ctx, ones, h, z, cand, b, a, scratch);
-      B::gru_reset_backward(ctx, ones, h, r, e, scratch);
+      // (their state cotangent outputs land in h_next, which is not used).
+      B::fill(ctx, one, S(1));
+      B::gru_candidate_backward(ctx, one, h, z, cand, b, a, h_next);
+      B::gru_reset_backward(ctx, one, h, r, e, h_next);
       if (dF_dh) {
-        const auto blocks = jac_blocks_.col_block(p0 * n, pk * n), out = jac_out_.col_block(p0 * n, pk * n);
-        B::scale_rows_blocks(ctx, e, hidden_cols(W_r), S(0), blocks);
-        B::add_diagonal_blocks(ctx, r, blocks);
-        B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), blocks, S(0), out);
-        B::scale_rows_blocks(ctx, b, out, S(0), out);
-        B::scale_rows_blocks(ctx, a, hidden_cols(W_u), S(1), out);
-        B::add_diagonal_blocks(ctx, z, out);
-        B::copy_to_host(ctx, out, dF_dh->data() + p0 * n * n);
+        const auto blk = blocks.col_block(p0 * n, pk * n), o = out.col_block(p0 * n, pk * n);
+        B::scale_rows_blocks(ctx, e, hidden_columns(W_r, n), S(0), blk);
+        B::add_diagonal_blocks(ctx, r, blk);
+        B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_columns(w.wCHX, n), blk, S(0), o);
+        B::scale_rows_blocks(ctx, b, o, S(0), o);
+        B::scale_rows_blocks(ctx, a, hidden_columns(W_u, n), S(1), o);
+        B::add_diagonal_blocks(ctx, z, o);
+        B::copy_to_host(ctx, o, dF_dh->data() + p0 * n * n);
       }
       if (dF_dx) {
-        const auto blocks = jac_blocks_x_.col_block(p0 * u, pk * u), out = jac_out_x_.col_block(p0 * u, pk * u);
-        B::scale_rows_blocks(ctx, e, input_cols(W_r), S(0), blocks);
-        B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_cols(w.wCHX), blocks, S(0), out);
-        B::scale_rows_blocks(ctx, ones, input_cols(w.wCHX), S(1), out);
-        B::scale_rows_blocks(ctx, b, out, S(0), out);
-        B::scale_rows_blocks(ctx, a, input_cols(W_u), S(1), out);
-        B::copy_to_host(ctx, out, dF_dx->data() + p0 * u * n);
+        const auto blk = blocks_x.col_block(p0 * u, pk * u), o = out_x.col_block(p0 * u, pk * u);
+        B::scale_rows_blocks(ctx, e, in(W_r, 0, u), S(0), blk);
+        B::gemm(ctx, Trans::no, Trans::no, S(1), hidden_columns(w.wCHX, n), blk, S(0), o);
+        B::scale_rows_blocks(ctx, one, in(w.wCHX, 0, u), S(1), o);
+        B::scale_rows_blocks(ctx, b, o, S(0), o);
+        B::scale_rows_blocks(ctx, a, in(W_u, 0, u), S(1), o);
+        B::copy_to_host(ctx, o, dF_dx->data() + p0 * u * n);
       }
     });
   }
 
  private:
-  MatrixView<S> hidden_cols(MatrixView<S> m) const { return m.col_block(0, n_); }
-  MatrixView<S> input_cols(MatrixView<S> m) const { return m.col_block(n_, u_); }
+  MatrixView<S> in(MatrixView<S> m, Index first, Index count) const { return input_columns(m, n_, first, count); }
 
   Index n_, u_;
-  Index T_ = 0, B_ = 0;
-  bool had_initial_ = false;
-  Matrix<B, S> states_, gates_, cand_, reset_state_;
-  Matrix<B, S> d_gates_, d_cand_, d_reset_state_, d_first_;
-  Matrix<B, S> jac_gates_, jac_cand_, jac_scratch_, jac_coef_, jac_ones_;
-  Matrix<B, S> jac_blocks_, jac_out_, jac_blocks_x_, jac_out_x_;
 };
 
 }  // namespace ctd

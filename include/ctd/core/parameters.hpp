@@ -4,6 +4,7 @@
 // L2, Adam and checkpointing then each work on a single vector, one fused
 // pass on either device, whatever the model.
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,11 +22,11 @@ struct ParamSpec {
   bool vector = false;
 };
 
-inline ParamSpec matrix_param(std::string name, Index rows, Index cols) {
-  return {std::move(name), rows, cols, false};
+inline ParamSpec matrix_param(std::string_view name, Index rows, Index cols) {
+  return {std::string(name), rows, cols, false};
 }
-inline ParamSpec vector_param(std::string name, Index rows) {
-  return {std::move(name), rows, 1, true};
+inline ParamSpec vector_param(std::string_view name, Index rows) {
+  return {std::string(name), rows, 1, true};
 }
 
 // Prefixes every name ("enc/" + "wRUHX"): nested models, nested HDF5 groups.

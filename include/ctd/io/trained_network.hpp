@@ -4,6 +4,7 @@
 // Python tutorials save): the cell type follows from the keys,
 //   GRU          h0 wRUHX wCHX bRU bC wO bO
 //   vanilla RNN  h0 wI wR bR wO bO
+//   LSTM         h0 c0 wIFGOHX bIFGO wO bO
 // and every shape must agree with the sizes n, u, o that h0, the input
 // columns and wO imply. Unknown, missing or inconsistent keys are a
 // ctd::Error naming the file and the key.
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "ctd/cells/gru.hpp"
+#include "ctd/cells/lstm.hpp"
 #include "ctd/cells/vanilla.hpp"
 #include "ctd/core/error.hpp"
 #include "ctd/io/h5_dict.hpp"
@@ -19,21 +21,26 @@
 
 namespace ctd::io {
 
-enum class CellType { vanilla, gru };
+enum class CellType { vanilla, gru, lstm };
 
-inline const char* cell_type_name(CellType c) { return c == CellType::gru ? "GRU" : "vanilla RNN"; }
+inline const char* cell_type_name(CellType c) {
+  return c == CellType::gru ? "GRU" : c == CellType::lstm ? "LSTM" : "vanilla RNN";
+}
 
 struct NetworkShape {
   CellType cell = CellType::gru;
-  Index state_size = 0;   // n
+  Index state_size = 0;   // n: the units (an LSTM's state has 2n rows)
   Index input_size = 0;   // u
   Index output_size = 0;  // o
 
   // Names and shapes of the parameters: the cell's, then the readout.
   template <class B, class S>
   std::vector<ParamSpec> specs() const {
-    return cell == CellType::gru ? RnnRegressor<GruCell, B, S>::specs(state_size, input_size, output_size)
-                                 : RnnRegressor<VanillaRnnCell, B, S>::specs(state_size, input_size, output_size);
+    switch (cell) {
+      case CellType::gru: return RnnRegressor<GruCell, B, S>::specs(state_size, input_size, output_size);
+      case CellType::lstm: return RnnRegressor<LstmCell, B, S>::specs(state_size, input_size, output_size);
+      default: return RnnRegressor<VanillaRnnCell, B, S>::specs(state_size, input_size, output_size);
+    }
   }
 };
 
@@ -58,27 +65,37 @@ inline Index extent(const Dict& dict, const std::string& key, std::size_t rank, 
 // The cell type and sizes of the network in `dict`; the key set must be
 // exactly the cell's.
 inline NetworkShape network_shape(const Dict& dict) {
-  const std::vector<std::string> gru_keys{"h0", "wRUHX", "wCHX", "bRU", "bC", "wO", "bO"};
-  const std::vector<std::string> vanilla_keys{"h0", "wI", "wR", "bR", "wO", "bO"};
+  const auto keys_of = [](const auto& names) {
+    std::vector<std::string> keys(names.begin(), names.end());
+    keys.insert(keys.end(), {"wO", "bO"});
+    return keys;
+  };
+  const std::vector<std::string> gru_keys = keys_of(gru_tensor_names);
+  const std::vector<std::string> lstm_keys = keys_of(lstm_tensor_names);
+  const std::vector<std::string> vanilla_keys = keys_of(vanilla_tensor_names);
   NetworkShape net;
   if (dict.contains("wRUHX") || dict.contains("wCHX"))
     net.cell = CellType::gru;
+  else if (dict.contains("wIFGOHX") || dict.contains("c0"))
+    net.cell = CellType::lstm;
   else if (dict.contains("wR") || dict.contains("wI"))
     net.cell = CellType::vanilla;
   else
     throw Error(dict.source() + ": cannot tell the cell type: a GRU file holds " + detail::join(gru_keys) +
-                ", a vanilla RNN file " + detail::join(vanilla_keys) + "; keys present: " +
-                detail::join(dict.keys()));
-  const auto& expected = net.cell == CellType::gru ? gru_keys : vanilla_keys;
+                ", a vanilla RNN file " + detail::join(vanilla_keys) + ", an LSTM file " + detail::join(lstm_keys) +
+                "; keys present: " + detail::join(dict.keys()));
+  const auto& expected =
+      net.cell == CellType::gru ? gru_keys : net.cell == CellType::lstm ? lstm_keys : vanilla_keys;
   for (const auto& key : dict.keys())
     require(std::find(expected.begin(), expected.end(), key) != expected.end(),
             dict.source() + ": key '" + key + "' is not a parameter of a " + cell_type_name(net.cell) +
                 " (expected exactly " + detail::join(expected) + ")");
   for (const auto& key : expected) dict.at(key);  // names a missing key
   net.state_size = detail::extent(dict, "h0", 1, 0);
-  const Index input_cols = net.cell == CellType::gru ? detail::extent(dict, "wRUHX", 2, 1) - net.state_size
-                                                     : detail::extent(dict, "wI", 2, 1);
-  net.input_size = input_cols;
+  // The weight whose columns are [hidden; input] (vanilla: wI, inputs only).
+  const std::string joint = expected[net.cell == CellType::lstm ? 2 : 1];
+  net.input_size = net.cell == CellType::vanilla ? detail::extent(dict, joint, 2, 1)
+                                                 : detail::extent(dict, joint, 2, 1) - net.state_size;
   net.output_size = detail::extent(dict, "wO", 2, 0);
   require(net.state_size > 0 && net.input_size > 0 && net.output_size > 0,
           dict.source() + ": the network's sizes must be positive, got n = " + std::to_string(net.state_size) +

@@ -32,7 +32,7 @@ HostMatrix<S> chaotic_teacher_targets(typename B::context& ctx, Rng& rng, const 
   const Index u = 1;
   const EsnCell<B, S> teacher(opt.n, u, opt.outputs, S(opt.dt_over_tau));
   Parameters<B, S> params(EsnCell<B, S>::specs(opt.n, u, opt.outputs));
-  const auto w = EsnCell<B, S>::values(params);
+  const auto w = bind_values<EsnCell<B, S>>(params);
   typename EsnCell<B, S>::Init init;
   init.g = S(opt.g);
   EsnCell<B, S>::initialize(ctx, w, rng, init);

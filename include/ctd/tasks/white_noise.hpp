@@ -6,7 +6,8 @@
 
 #include "ctd/core/error.hpp"
 #include "ctd/core/rng.hpp"
-#include "ctd/train/rnn_regressor.hpp"
+#include "ctd/core/host.hpp"
+#include "ctd/tasks/sequence_batch.hpp"
 
 namespace ctd {
 

@@ -2,27 +2,20 @@
 // A recurrent cell with an affine readout trained on a masked MSE (SPEC §3):
 // the model of the integrator, decision and toy-language tutorials.
 //   o_t = wO h_t + bO,  loss = sum(mask (o - y)^2) / sum(mask) + l2 sum p^2
+// where h_t is the cell's hidden activity (its state's leading rows: the
+// whole state of a vanilla RNN or GRU, the h of an LSTM's [h; c]).
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "ctd/cells/sequence.hpp"
 #include "ctd/core/error.hpp"
 #include "ctd/core/host.hpp"
 #include "ctd/core/parameters.hpp"
+#include "ctd/tasks/sequence_batch.hpp"
 #include "ctd/train/regularize.hpp"
 
 namespace ctd {
-
-// Inputs, targets and mask of B trials over T steps, time-major column
-// blocks: column t*B + b is trial b at step t.
-template <class S>
-struct SequenceBatch {
-  HostMatrix<S> inputs;   // (u x T*B)
-  HostMatrix<S> targets;  // (o x T*B)
-  HostMatrix<S> mask;     // (o x T*B), 1 where the loss looks
-  Index steps = 0;
-  Index trials = 0;
-};
 
 struct LossParts {
   double mse = 0;    // masked MSE
@@ -30,36 +23,46 @@ struct LossParts {
   double total() const { return mse + l2; }
 };
 
-template <template <class, class> class Cell, class B, class S>
+template <template <class, class> class CellTemplate, class B, class S>
 class RnnRegressor {
  public:
-  using CellType = Cell<B, S>;
-  using Tensors = typename CellType::Tensors;
+  using Cell = CellTemplate<B, S>;
+  using Scalar = S;
+  using Tensors = typename Cell::Tensors;
 
-  RnnRegressor(Index state_size, Index input_size, Index output_size)
-      : params_(specs(state_size, input_size, output_size)),
-        cell_(state_size, input_size),
+  // n: the cell's units (the state of an LSTM has 2n rows).
+  RnnRegressor(Index units, Index input_size, Index output_size)
+      : params_(specs(units, input_size, output_size)),
+        sequence_(Cell(units, input_size)),
+        w_(bind_values<Cell>(params_)),
+        g_(bind_grads<Cell>(params_)),
+        wO_(params_.value("wO")),
+        bO_(params_.value("bO")),
+        gO_(params_.grad("wO")),
+        gbO_(params_.grad("bO")),
         o_(output_size) {}
+  RnnRegressor(const RnnRegressor&) = delete;  // the views point into params_
+  RnnRegressor& operator=(const RnnRegressor&) = delete;
 
   static std::vector<ParamSpec> specs(Index n, Index u, Index o) {
-    auto s = CellType::specs(n, u);
+    auto s = Cell::specs(n, u);
     s.push_back(matrix_param("wO", o, n));
     s.push_back(vector_param("bO", o));
     return s;
   }
 
-  void initialize(typename B::context& ctx, Rng& rng, const typename CellType::Init& init) {
-    CellType::initialize(ctx, cell_values(), rng, init);
-    const Index n = cell_.state_size();
-    upload<B, S>(ctx, random_normal<S>(rng, o_, n, S(1) / std::sqrt(S(n))), params_.value("wO"));
-    B::fill(ctx, params_.value("bO"), S(0));
+  void initialize(typename B::context& ctx, Rng& rng, const typename Cell::Init& init) {
+    Cell::initialize(ctx, w_, rng, init);
+    const Index n = cell().hidden_size();
+    upload<B, S>(ctx, random_normal<S>(rng, o_, n, S(1) / std::sqrt(S(n))), wO_);
+    B::fill(ctx, bO_, S(0));
   }
 
   Parameters<B, S>& parameters() { return params_; }
-  CellType& cell() { return cell_; }
-  Tensors cell_values() { return CellType::values(params_); }
-  Index state_size() const { return cell_.state_size(); }
-  Index input_size() const { return cell_.input_size(); }
+  const Cell& cell() const { return sequence_.cell(); }
+  const Tensors& cell_values() const { return w_; }
+  Index state_size() const { return cell().state_size(); }
+  Index input_size() const { return cell().input_size(); }
   Index output_size() const { return o_; }
 
   // Uploads a host batch into device buffers reused across calls.
@@ -79,17 +82,17 @@ class RnnRegressor {
     }
   }
 
-  // Forward on the loaded batch: states and outputs (o x T*B).
-  // initial: (n x B) initial states, or empty for the trained h0.
+  // Forward on the loaded batch: outputs (o x T*B).
+  // initial: (ns x B) initial states, or empty for the trained one.
   ConstView<S> forward(typename B::context& ctx, ConstView<S> initial = {}) {
-    const auto states = cell_.forward(ctx, cell_values(), x_.view(), initial, steps_, trials_);
+    const auto states = sequence_.forward(ctx, w_, x_.view(), initial, steps_, trials_, tape_);
     out_.resize(o_, steps_ * trials_);
-    B::gemm(ctx, Trans::no, Trans::no, S(1), ConstView<S>(params_.value("wO")),
-            states.col_block(trials_, steps_ * trials_), S(0), out_.view());
-    B::add_columnwise(ctx, ConstView<S>(params_.value("bO")), out_.view());
+    B::gemm(ctx, Trans::no, Trans::no, S(1), ConstView<S>(wO_), hidden(states), S(0), out_.view());
+    B::add_columnwise(ctx, ConstView<S>(bO_), out_.view());
     return out_.view();
   }
-  ConstView<S> states() const { return cell_.states(); }
+  // The states (ns x T*B) of the last forward: block t after input t.
+  ConstView<S> states() const { return sequence_.outputs(tape_); }
 
   // Masked MSE of the loaded batch, no gradient.
   double evaluate(typename B::context& ctx) {
@@ -100,32 +103,51 @@ class RnnRegressor {
 
   // Loss of the loaded batch and its gradient in parameters().grads().
   LossParts loss_and_gradient(typename B::context& ctx, S l2) {
-    auto grads = params_.grads();
-    B::fill(ctx, grads, S(0));
     forward(ctx);
     const Index cols = steps_ * trials_;
     d_out_.resize(o_, cols);
-    d_states_.resize(cell_.state_size(), cols);
+    d_states_.resize(state_size(), cols);
     LossParts loss;
     loss.mse = B::masked_mse(ctx, out_.view(), y_.view(), m_.view(), d_out_.view());
     // Readout gradients, one GEMM each over all steps.
-    const auto h = cell_.states().col_block(trials_, cols);
-    B::gemm(ctx, Trans::no, Trans::yes, S(1), d_out_.view(), h, S(1), params_.grad("wO"));
-    B::add_row_sums(ctx, d_out_.view(), params_.grad("bO"));
-    B::gemm(ctx, Trans::yes, Trans::no, S(1), ConstView<S>(params_.value("wO")), d_out_.view(),
-            S(0), d_states_.view());
-    const Tensors g = CellType::grads(params_);
-    cell_.backward(ctx, cell_values(), &g, x_.view(), d_states_.view(), {}, {});
-    loss.l2 = add_l2_penalty<B, S>(ctx, params_.values(), grads, l2);
+    B::gemm(ctx, Trans::no, Trans::yes, S(1), d_out_.view(), hidden(states()), S(0), gO_);
+    B::fill(ctx, gbO_, S(0));
+    B::add_row_sums(ctx, d_out_.view(), gbO_);
+    if (cell().hidden_size() < state_size()) B::fill(ctx, d_states_.view(), S(0));
+    B::gemm(ctx, Trans::yes, Trans::no, S(1), ConstView<S>(wO_), d_out_.view(), S(0), hidden(d_states_.view()));
+    sequence_.backward(ctx, w_, x_.view(), tape_, d_states_.view(), {.weights = g_, .weight_mode = Grad::overwrite});
+    loss.l2 = add_l2_penalty<B, S>(ctx, params_.values(), params_.grads(), l2);
     return loss;
   }
 
  private:
+  template <class V>
+  V hidden(V states) const {
+    return states.row_block(0, cell().hidden_size());
+  }
+
   Parameters<B, S> params_;
-  CellType cell_;
+  Sequence<Cell> sequence_;
+  Tensors w_, g_;
+  MatrixView<S> wO_, bO_, gO_, gbO_;
   Index o_;
   Index steps_ = 0, trials_ = 0;
+  SequenceTape<B, S> tape_;
   Matrix<B, S> x_, y_, m_, out_, d_out_, d_states_;
 };
+
+}  // namespace ctd
+
+namespace ctd {
+
+// The trainer's loss function for a regressor on a fresh batch every step,
+// make_batch(rng) drawing it from the data generator.
+template <class Model, class MakeBatch>
+auto fresh_batch_loss(Model& model, MakeBatch make_batch, double l2) {
+  return [&model, make_batch = std::move(make_batch), l2](auto& ctx, Rng& rng, Index) {
+    model.load(ctx, make_batch(rng));
+    return model.loss_and_gradient(ctx, static_cast<typename Model::Scalar>(l2));
+  };
+}
 
 }  // namespace ctd

@@ -246,11 +246,10 @@ struct cpu {
   }
 
   // ---- fused cell passes ------------------------------------------------------
-  // Vanilla RNN: h = tanh(z + b).
+  // y = tanh(x).
   template <class S>
-  static void tanh_bias(context&, ConstView<S> z, ConstView<S> b, MatrixView<S> h) {
-    const auto bias = col(b, 0);
-    for (Index j = 0; j < z.cols; ++j) col(h, j) = (col(z, j) + bias).tanh();
+  static void tanh(context&, ConstView<S> x, MatrixView<S> y) {
+    for (Index j = 0; j < x.cols; ++j) col(y, j) = col(x, j).tanh();
   }
   // dz = dh * (1 - h^2).
   template <class S>
@@ -303,6 +302,48 @@ struct cpu {
       const auto d = col(drh, j), rj = col(r, j);
       col(dr_pre, j) = d * col(h, j) * rj * (S(1) - rj);
       col(dh, j) += d * rj;
+    }
+  }
+
+  // LSTM state, in place on the (4n x B) pre-activations [i; f; g; o]:
+  // i = sigma(i), f = sigma(f + forget_bias), g = tanh(g), o = sigma(o);
+  // c_next = f c + i g, tanh_c_next = tanh(c_next), h_next = o tanh_c_next.
+  template <class S>
+  static void lstm_state(context&, MatrixView<S> gates, ConstView<S> c, MatrixView<S> c_next,
+                         MatrixView<S> tanh_c_next, MatrixView<S> h_next, S forget_bias) {
+    const Index n = c.rows;
+    const auto sigmoid = [](auto x) { return S(0.5) * ((S(0.5) * x).tanh() + S(1)); };
+    for (Index j = 0; j < c.cols; ++j) {
+      auto g = col(gates, j);
+      g.segment(0, n) = sigmoid(g.segment(0, n));
+      g.segment(n, n) = sigmoid(g.segment(n, n) + forget_bias);
+      g.segment(2 * n, n) = g.segment(2 * n, n).tanh();
+      g.segment(3 * n, n) = sigmoid(g.segment(3 * n, n));
+      col(c_next, j) = g.segment(n, n) * col(c, j) + g.segment(0, n) * g.segment(2 * n, n);
+      col(tanh_c_next, j) = col(c_next, j).tanh();
+      col(h_next, j) = g.segment(3 * n, n) * col(tanh_c_next, j);
+    }
+  }
+  // Backward through lstm_state given dh_next and dc_next: the cotangent of
+  // c_next is dc_next + dh_next o (1 - tanh_c_next^2); writes the gates'
+  // pre-activation cotangents d_gates (4n x B) and adds f times it to dc.
+  template <class S>
+  static void lstm_backward(context&, ConstView<S> dh_next, ConstView<S> dc_next, ConstView<S> gates,
+                            ConstView<S> c, ConstView<S> tanh_c_next, MatrixView<S> d_gates, MatrixView<S> dc) {
+    const Index n = c.rows;
+    for (Index j = 0; j < c.cols; ++j) {
+      const S* g = gates.data + j * gates.ld;
+      S* d = d_gates.data + j * d_gates.ld;
+      for (Index k = 0; k < n; ++k) {
+        const S i = g[k], f = g[n + k], cand = g[2 * n + k], o = g[3 * n + k];
+        const S tc = tanh_c_next.data[k + j * tanh_c_next.ld], dh = dh_next.data[k + j * dh_next.ld];
+        const S dcn = dc_next.data[k + j * dc_next.ld] + dh * o * (S(1) - tc * tc);
+        d[k] = dcn * cand * i * (S(1) - i);
+        d[n + k] = dcn * c.data[k + j * c.ld] * f * (S(1) - f);
+        d[2 * n + k] = dcn * i * (S(1) - cand * cand);
+        d[3 * n + k] = dh * tc * o * (S(1) - o);
+        dc.data[k + j * dc.ld] += dcn * f;
+      }
     }
   }
 

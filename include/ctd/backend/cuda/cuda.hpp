@@ -28,6 +28,7 @@
 #include "ctd/backend/cuda/context.hpp"
 #include "ctd/backend/cuda/error.hpp"
 #include "ctd/core/backend.hpp"
+#include "ctd/core/fused_ops.hpp"
 
 namespace ctd {
 
@@ -78,8 +79,6 @@ struct cuda {
     CTD_CUDA_CHECK(cudaMemcpy2DAsync(dst.data, dst.ld * sizeof(S), src.data, src.ld * sizeof(S),
                                      dst.rows * sizeof(S), dst.cols, cudaMemcpyDeviceToDevice, ctx.stream()));
   }
-  template <class S>
-  static void fill(context& ctx, MatrixView<S> y, S value);
   static void synchronize(context& ctx) { CTD_CUDA_CHECK(cudaStreamSynchronize(ctx.stream())); }
 
   // ---- parallelism over independent trials ------------------------------------
@@ -137,76 +136,25 @@ struct cuda {
     if (a.rows == 0) return;
     CTD_CUDA_CHECK(cuda_detail::syr(ctx.blas(), int(a.rows), &alpha, x.data, a.data, ld(a)));
   }
-  template <class S>
-  static void axpy(context& ctx, S alpha, ConstView<S> x, MatrixView<S> y);
-  template <class S>
-  static void scale(context& ctx, S alpha, MatrixView<S> y);
 
-  // ---- reductions and broadcasts ------------------------------------------
-  // Summed in double in a fixed order: the same inputs give the same bits.
-  template <class S>
-  static S sum_squares(context& ctx, ConstView<S> x);
-  template <class S>
-  static S dot(context& ctx, ConstView<S> x, ConstView<S> y);
-  // y (rows x 1) += sum over the columns of x: bias gradients.
-  template <class S>
-  static void add_row_sums(context& ctx, ConstView<S> x, MatrixView<S> y);
-  // y[:, j] += v for every column j: bias adds.
-  template <class S>
-  static void add_columnwise(context& ctx, ConstView<S> v, MatrixView<S> y);
-  // y[:, j] = v for every column j: a shared initial state for a batch.
-  template <class S>
-  static void broadcast_columns(context& ctx, ConstView<S> v, MatrixView<S> y);
-  // sum(mask * (out - target)^2) / sum(mask); writes its gradient to dout.
-  template <class S>
-  static S masked_mse(context& ctx, ConstView<S> out, ConstView<S> target, ConstView<S> mask,
-                      MatrixView<S> dout);
-
-  // ---- optimiser ------------------------------------------------------------
-  // Adam as jax.example_libraries.optimizers.adam; `step` counts from 0.
-  template <class S>
-  static void adam_update(context& ctx, MatrixView<S> x, ConstView<S> g, MatrixView<S> m, MatrixView<S> v,
-                          S lr, S b1, S b2, S eps, Index step);
-
-  // ---- random fills -----------------------------------------------------------
-  // Element k (column-major) is mean + stddev * Rng::normal_at(seed,
-  // counter + k), as on the CPU; the counter then advances by the count.
-  template <class S>
-  static void fill_normal(context& ctx, MatrixView<S> y, S mean, S stddev, Rng& rng);
-
-  // ---- fused cell passes (one kernel each; see cpu.hpp for the equations) ---
-  template <class S>
-  static void tanh_bias(context& ctx, ConstView<S> z, ConstView<S> b, MatrixView<S> h);
-  template <class S>
-  static void tanh_backward(context& ctx, ConstView<S> dh, ConstView<S> h, MatrixView<S> dz);
-  template <class S>
-  static void gru_gates(context& ctx, MatrixView<S> ru, ConstView<S> h, MatrixView<S> rh, S bfg);
-  template <class S>
-  static void gru_state(context& ctx, MatrixView<S> c, ConstView<S> u, ConstView<S> h, MatrixView<S> h_next);
-  template <class S>
-  static void gru_candidate_backward(context& ctx, ConstView<S> dh_next, ConstView<S> h, ConstView<S> u,
-                                     ConstView<S> c, MatrixView<S> dc_pre, MatrixView<S> du_pre,
-                                     MatrixView<S> dh);
-  template <class S>
-  static void gru_reset_backward(context& ctx, ConstView<S> drh, ConstView<S> h, ConstView<S> r,
-                                 MatrixView<S> dr_pre, MatrixView<S> dh);
-  template <class S>
-  static void esn_euler(context& ctx, S dt_over_tau, ConstView<S> drive, MatrixView<S> a, MatrixView<S> h);
-
-  // ---- analysis (see cpu.hpp for the block layouts) --------------------------
-  // y = alpha * (a - b)
-  template <class S>
-  static void scaled_difference(context& ctx, S alpha, ConstView<S> a, ConstView<S> b, MatrixView<S> y);
-  // y (1 x cols) = the squared norm of every column of x.
-  template <class S>
-  static void column_sum_squares(context& ctx, ConstView<S> x, MatrixView<S> y);
-  // Block p of y = diag(d[:, p]) w_p + beta * block p of y (w_p = w, or
-  // block p of w, which may be y itself).
-  template <class S>
-  static void scale_rows_blocks(context& ctx, ConstView<S> d, ConstView<S> w, S beta, MatrixView<S> y);
-  // Block p (r x r) of y += diag(v[:, p]).
-  template <class S>
-  static void add_diagonal_blocks(context& ctx, ConstView<S> v, MatrixView<S> y);
+  // ---- the element-wise families (core/fused_ops.hpp) -------------------------
+  // Declared by expanding the lists, so they cannot drift from the Backend
+  // concept; kernels.cu defines them (one kernel per element-wise pass) and
+  // instantiates them from the same lists. Semantics, family by family, as
+  // in cpu.hpp:
+  //   CTD_CORE_OPS      storage, BLAS-1, reductions, broadcasts, Adam, fills
+  //                     (reductions sum in double in a fixed order: the same
+  //                     inputs give the same bits; fill_normal draws the
+  //                     CPU's numbers from the same counters)
+  //   CTD_GRU_OPS       the tutorials' GRU passes
+  //   CTD_LSTM_OPS      the LSTM passes
+  //   CTD_ESN_OPS       the ESN's Euler step
+  //   CTD_ANALYSIS_OPS  fixed-point speeds and batched Jacobian blocks
+#define CTD_CUDA_DECLARE(ret, name, params, args) \
+  template <class S>                              \
+  static ret name(context& ctx, CTD_UNPAREN params);
+  CTD_FUSED_OPS(CTD_CUDA_DECLARE, S)
+#undef CTD_CUDA_DECLARE
 
  private:
   static cublasOperation_t op(Trans t) { return t == Trans::no ? CUBLAS_OP_N : CUBLAS_OP_T; }

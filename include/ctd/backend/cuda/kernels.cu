@@ -37,6 +37,11 @@ __device__ float device_tanh(float x) { return tanhf(x); }
 __device__ double device_tanh(double x) { return tanh(x); }
 __device__ float device_sqrt(float x) { return sqrtf(x); }
 __device__ double device_sqrt(double x) { return sqrt(x); }
+// sigma(x) through tanh, as the CPU backend computes it.
+template <class S>
+__device__ S device_sigmoid(S x) {
+  return S(0.5) * (device_tanh(S(0.5) * x) + S(1));
+}
 
 // ---- element-wise passes ---------------------------------------------------
 
@@ -310,10 +315,9 @@ void cuda::fill_normal(context& ctx, MatrixView<S> y, S mean, S stddev, Rng& rng
 // ---- fused cell passes ------------------------------------------------------------
 
 template <class S>
-void cuda::tanh_bias(context& ctx, ConstView<S> z, ConstView<S> b, MatrixView<S> h) {
-  for_each(
-      ctx, h.rows, h.cols, [=] __device__(Index i, Index j) { at(h, i, j) = device_tanh(at(z, i, j) + b.data[i]); },
-      "tanh_bias");
+void cuda::tanh(context& ctx, ConstView<S> x, MatrixView<S> y) {
+  assert(x.rows == y.rows && x.cols == y.cols);
+  for_each(ctx, y.rows, y.cols, [=] __device__(Index i, Index j) { at(y, i, j) = device_tanh(at(x, i, j)); }, "tanh");
 }
 
 template <class S>
@@ -335,8 +339,8 @@ void cuda::gru_gates(context& ctx, MatrixView<S> ru, ConstView<S> h, MatrixView<
       [=] __device__(Index i, Index j) {
         S& r = at(ru, i, j);
         S& u = at(ru, i + n, j);
-        r = S(0.5) * (device_tanh(S(0.5) * r) + S(1));
-        u = S(0.5) * (device_tanh(S(0.5) * (u + bfg)) + S(1));
+        r = device_sigmoid(r);
+        u = device_sigmoid(u + bfg);
         at(rh, i, j) = r * at(h, i, j);
       },
       "gru_gates");
@@ -380,6 +384,53 @@ void cuda::gru_reset_backward(context& ctx, ConstView<S> drh, ConstView<S> h, Co
         at(dh, i, j) += d * rij;
       },
       "gru_reset_backward");
+}
+
+// The LSTM passes: thread (i, j) owns unit i of trial j, i.e. row i of
+// each of the four gate blocks [i; f; g; o].
+template <class S>
+void cuda::lstm_state(context& ctx, MatrixView<S> gates, ConstView<S> c, MatrixView<S> c_next,
+                      MatrixView<S> tanh_c_next, MatrixView<S> h_next, S forget_bias) {
+  const Index n = c.rows;
+  assert(gates.rows == 4 * n && gates.cols == c.cols);
+  for_each(
+      ctx, c.rows, c.cols,
+      [=] __device__(Index i, Index j) {
+        S& in = at(gates, i, j);
+        S& forget = at(gates, n + i, j);
+        S& cand = at(gates, 2 * n + i, j);
+        S& out = at(gates, 3 * n + i, j);
+        in = device_sigmoid(in);
+        forget = device_sigmoid(forget + forget_bias);
+        cand = device_tanh(cand);
+        out = device_sigmoid(out);
+        const S cn = forget * at(c, i, j) + in * cand, tc = device_tanh(cn);
+        at(c_next, i, j) = cn;
+        at(tanh_c_next, i, j) = tc;
+        at(h_next, i, j) = out * tc;
+      },
+      "lstm_state");
+}
+
+template <class S>
+void cuda::lstm_backward(context& ctx, ConstView<S> dh_next, ConstView<S> dc_next, ConstView<S> gates,
+                         ConstView<S> c, ConstView<S> tanh_c_next, MatrixView<S> d_gates, MatrixView<S> dc) {
+  const Index n = c.rows;
+  assert(gates.rows == 4 * n && d_gates.rows == 4 * n && gates.cols == c.cols && d_gates.cols == c.cols);
+  for_each(
+      ctx, c.rows, c.cols,
+      [=] __device__(Index i, Index j) {
+        const S in = at(gates, i, j), forget = at(gates, n + i, j), cand = at(gates, 2 * n + i, j),
+                out = at(gates, 3 * n + i, j);
+        const S tc = at(tanh_c_next, i, j), dh = at(dh_next, i, j);
+        const S dcn = at(dc_next, i, j) + dh * out * (S(1) - tc * tc);  // the cotangent of c_next
+        at(d_gates, i, j) = dcn * cand * in * (S(1) - in);
+        at(d_gates, n + i, j) = dcn * at(c, i, j) * forget * (S(1) - forget);
+        at(d_gates, 2 * n + i, j) = dcn * in * (S(1) - cand * cand);
+        at(d_gates, 3 * n + i, j) = dh * tc * out * (S(1) - out);
+        at(dc, i, j) += dcn * forget;
+      },
+      "lstm_backward");
 }
 
 template <class S>
@@ -441,37 +492,11 @@ void cuda::add_diagonal_blocks(context& ctx, ConstView<S> v, MatrixView<S> y) {
 }
 
 // ---- the two scalars the library is instantiated for ---------------------------
-
-#define CTD_CUDA_INSTANTIATE(S)                                                                                   \
-  template void cuda::fill<S>(context&, MatrixView<S>, S);                                                        \
-  template void cuda::axpy<S>(context&, S, ConstView<S>, MatrixView<S>);                                          \
-  template void cuda::scale<S>(context&, S, MatrixView<S>);                                                       \
-  template S cuda::sum_squares<S>(context&, ConstView<S>);                                                        \
-  template S cuda::dot<S>(context&, ConstView<S>, ConstView<S>);                                                  \
-  template void cuda::add_row_sums<S>(context&, ConstView<S>, MatrixView<S>);                                     \
-  template void cuda::add_columnwise<S>(context&, ConstView<S>, MatrixView<S>);                                   \
-  template void cuda::broadcast_columns<S>(context&, ConstView<S>, MatrixView<S>);                                \
-  template S cuda::masked_mse<S>(context&, ConstView<S>, ConstView<S>, ConstView<S>, MatrixView<S>);              \
-  template void cuda::adam_update<S>(context&, MatrixView<S>, ConstView<S>, MatrixView<S>, MatrixView<S>, S, S, S, \
-                                     S, Index);                                                                   \
-  template void cuda::fill_normal<S>(context&, MatrixView<S>, S, S, Rng&);                                        \
-  template void cuda::tanh_bias<S>(context&, ConstView<S>, ConstView<S>, MatrixView<S>);                          \
-  template void cuda::tanh_backward<S>(context&, ConstView<S>, ConstView<S>, MatrixView<S>);                      \
-  template void cuda::gru_gates<S>(context&, MatrixView<S>, ConstView<S>, MatrixView<S>, S);                      \
-  template void cuda::gru_state<S>(context&, MatrixView<S>, ConstView<S>, ConstView<S>, MatrixView<S>);           \
-  template void cuda::gru_candidate_backward<S>(context&, ConstView<S>, ConstView<S>, ConstView<S>, ConstView<S>, \
-                                                MatrixView<S>, MatrixView<S>, MatrixView<S>);                     \
-  template void cuda::gru_reset_backward<S>(context&, ConstView<S>, ConstView<S>, ConstView<S>, MatrixView<S>,    \
-                                            MatrixView<S>);                                                       \
-  template void cuda::esn_euler<S>(context&, S, ConstView<S>, MatrixView<S>, MatrixView<S>);                     \
-  template void cuda::scaled_difference<S>(context&, S, ConstView<S>, ConstView<S>, MatrixView<S>);               \
-  template void cuda::column_sum_squares<S>(context&, ConstView<S>, MatrixView<S>);                               \
-  template void cuda::scale_rows_blocks<S>(context&, ConstView<S>, ConstView<S>, S, MatrixView<S>);               \
-  template void cuda::add_diagonal_blocks<S>(context&, ConstView<S>, MatrixView<S>);
-
-CTD_CUDA_INSTANTIATE(float)
-CTD_CUDA_INSTANTIATE(double)
-
+// Every operation of core/fused_ops.hpp's lists; S is deduced from the
+// parameters (every entry takes a view of S).
+#define CTD_CUDA_INSTANTIATE(ret, name, params, args) template ret cuda::name(cuda::context&, CTD_UNPAREN params);
+CTD_FUSED_OPS(CTD_CUDA_INSTANTIATE, float)
+CTD_FUSED_OPS(CTD_CUDA_INSTANTIATE, double)
 #undef CTD_CUDA_INSTANTIATE
 
 }  // namespace ctd

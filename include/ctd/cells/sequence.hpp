@@ -1,0 +1,147 @@
+#pragma once
+// The one driver that owns time for every step cell: it hoists the input
+// projection over all T steps (one GEMM), runs the recurrent steps with the
+// trials of a batch sharded over the backend's threads, and keeps what the
+// backward pass needs in a tape that forward fills and backward consumes
+// (tiny-cuda-nn's context), so two sequences can be in flight at once and
+// one const cell serves them all. The backward pass sweeps time in reverse
+// and then forms each weight gradient as one GEMM over all steps (what
+// cuDNN does). A sequence runs forward in time or backward in time (the
+// second half of a bidirectional encoder).
+//
+// Layout: inputs (u x T*B) and outputs (ns x T*B) are time-major column
+// blocks (column t*B + b is trial b at time t); output block t is the state
+// after the cell consumed input t, in either direction.
+#include "ctd/cells/step_cell.hpp"
+#include "ctd/core/shards.hpp"
+
+namespace ctd {
+
+enum class Direction { forward, backward };
+
+// What forward keeps for backward; buffers are reused across calls.
+template <class B, class S>
+struct SequenceTape {
+  Matrix<B, S> states;   // (ns x (T+1)*B), see Sequence::states_before
+  Matrix<B, S> caches;   // (cache rows x T*B), block t for input t
+  Matrix<B, S> d_proj;   // (projection rows x T*B), filled by backward
+  Matrix<B, S> scratch;  // (scratch rows x B)
+  Matrix<B, S> d_first;  // (ns x B)
+  Index steps = 0, batch = 0;
+  bool given_initial = false;  // the batch brought its own initial states
+};
+
+// Where the gradients of a backward pass go. The cotangent of the initial
+// states goes to `initial` when the batch brought its own initial states,
+// else into the trained initial state's gradient (under weight_mode).
+template <class Tensors, class S>
+struct SequenceGradients {
+  Tensors weights{};
+  Grad weight_mode = Grad::ignore;
+  MatrixView<S> inputs{};  // (u x T*B)
+  Grad input_mode = Grad::ignore;
+  MatrixView<S> initial{};  // (ns x B)
+  Grad initial_mode = Grad::ignore;
+};
+
+template <StepCell Cell>
+class Sequence {
+ public:
+  using B = typename Cell::backend;
+  using S = typename Cell::scalar;
+  using Tensors = typename Cell::Tensors;
+  using Tape = SequenceTape<B, S>;
+  using Gradients = SequenceGradients<Tensors, S>;
+
+  explicit Sequence(const Cell& cell, Direction direction = Direction::forward)
+      : cell_(cell), direction_(direction) {}
+  const Cell& cell() const { return cell_; }
+
+  // Runs T steps for B trials from `initial` (ns x B), or from the cell's
+  // trained initial state when it is empty. Returns the outputs (ns x T*B).
+  ConstView<S> forward(typename B::context& ctx, const Tensors& w, ConstView<S> inputs, ConstView<S> initial,
+                       Index T, Index batch, Tape& tape) const {
+    const Index ns = cell_.state_size();
+    tape.steps = T;
+    tape.batch = batch;
+    tape.given_initial = !initial.empty();
+    tape.states.resize(ns, (T + 1) * batch);
+    tape.caches.resize(cell_.cache_rows(), T * batch);
+    const auto first = tape.states.col_block(initial_block(T) * batch, batch);
+    if (tape.given_initial)
+      B::copy(ctx, initial, first);
+    else
+      cell_.initial_state(ctx, w, first);
+    cell_.project_inputs(ctx, w, inputs, tape.caches.view().row_block(0, cell_.projection_rows()));
+    for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
+      for (Index k = 0; k < T; ++k) {
+        const Index t = time_of(k, T);
+        cell_.step(ctx, w, states_before(tape, t).col_block(b0, bk), tape.caches.col_block(t * batch + b0, bk),
+                   states_after(tape, t).col_block(b0, bk));
+      }
+    });
+    return outputs(tape);
+  }
+
+  // The outputs of the last forward on this tape: block t is the state
+  // after input t.
+  ConstView<S> outputs(const Tape& tape) const {
+    return tape.states.col_block(direction_ == Direction::forward ? tape.batch : 0, tape.steps * tape.batch);
+  }
+  // The states each step started from, aligned with the inputs.
+  ConstView<S> states_before(const Tape& tape) const {
+    return tape.states.col_block(direction_ == Direction::forward ? 0 : tape.batch, tape.steps * tape.batch);
+  }
+
+  // BPTT for the forward that filled `tape`. d_outputs (ns x T*B) holds
+  // dLoss/d(output t) and is overwritten (it accumulates the recurrent
+  // cotangents).
+  void backward(typename B::context& ctx, const Tensors& w, ConstView<S> inputs, Tape& tape,
+                MatrixView<S> d_outputs, const Gradients& g) const {
+    const Index T = tape.steps, batch = tape.batch;
+    tape.d_proj.resize(cell_.projection_rows(), T * batch);
+    tape.scratch.resize(cell_.scratch_rows(), batch);
+    tape.d_first.resize(cell_.state_size(), batch);
+    B::fill(ctx, tape.d_first.view(), S(0));
+    for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
+      for (Index k = T - 1; k >= 0; --k) {
+        const Index t = time_of(k, T);
+        const auto d_before = k > 0 ? d_outputs.col_block(time_of(k - 1, T) * batch + b0, bk)
+                                    : tape.d_first.col_block(b0, bk);
+        const Index c0 = t * batch + b0;
+        cell_.step_backward(ctx, w, states_before(tape, t).col_block(b0, bk), tape.caches.col_block(c0, bk),
+                            states_after(tape, t).col_block(b0, bk), d_outputs.col_block(c0, bk),
+                            tape.d_proj.col_block(c0, bk), tape.scratch.col_block(b0, bk), d_before);
+      }
+    });
+    cell_.weight_gradients(ctx, g.weights, states_before(tape), tape.caches.view(), tape.d_proj.view(), g.weight_mode);
+    cell_.input_weight_gradients(ctx, g.weights, inputs, tape.d_proj.view(), 0, g.weight_mode);
+    cell_.input_cotangent(ctx, w, tape.d_proj.view(), g.inputs, 0, g.input_mode);
+    if (!tape.given_initial) {
+      cell_.initial_state_gradient(ctx, g.weights, tape.d_first.view(), g.weight_mode);
+      return;
+    }
+    if (g.initial_mode == Grad::overwrite) B::copy(ctx, tape.d_first.view(), g.initial);
+    if (g.initial_mode == Grad::accumulate) B::axpy(ctx, S(1), tape.d_first.view(), g.initial);
+    if (g.weight_mode == Grad::overwrite) {  // the trained initial state had no part: its gradient is zero
+      B::fill(ctx, tape.d_first.view(), S(0));
+      cell_.initial_state_gradient(ctx, g.weights, tape.d_first.view(), Grad::overwrite);
+    }
+  }
+
+ private:
+  // Step k of the sweep consumes input time_of(k).
+  Index time_of(Index k, Index T) const { return direction_ == Direction::forward ? k : T - 1 - k; }
+  Index initial_block(Index T) const { return direction_ == Direction::forward ? 0 : T; }
+  MatrixView<S> states_before(Tape& tape, Index t) const {
+    return tape.states.col_block((direction_ == Direction::forward ? t : t + 1) * tape.batch, tape.batch);
+  }
+  MatrixView<S> states_after(Tape& tape, Index t) const {
+    return tape.states.col_block((direction_ == Direction::forward ? t + 1 : t) * tape.batch, tape.batch);
+  }
+
+  Cell cell_;
+  Direction direction_;
+};
+
+}  // namespace ctd
