@@ -123,14 +123,17 @@ class FixedPointOptimizer {
     residual_.resize(n_, N_);
     grad_.resize(n_, N_);
     speeds_.resize(1, N_);
-    workspace_.resize(map.workspace_rows(), N_);
+    // One chunk's workspace per shard, reused for every chunk the shard
+    // takes, so it stays in that core's cache.
+    workers_ = std::min(B::shards(ctx), (N_ + chunk_ - 1) / chunk_);
+    workspace_.resize(map.workspace_rows(), chunk_ * workers_);
   }
 
   void step(typename B::context& ctx) {
-    for_each_chunk(ctx, [&](Index first, Index count) {
-      update_residual(ctx, first, count);
+    for_each_chunk(ctx, [&](MatrixView<S> workspace, Index first, Index count) {
+      update_residual(ctx, workspace, first, count);
       const auto residual = residual_.col_block(first, count), grad = grad_.col_block(first, count);
-      map_.state_vjp(ctx, h_.col_block(first, count), workspace_.col_block(first, count), residual, grad);
+      map_.state_vjp(ctx, h_.col_block(first, count), workspace, residual, grad);
       B::axpy(ctx, S(-1), residual, grad);
     });
     adam_.update(ctx, MatrixView<S>(h_.data(), n_ * N_, 1), ConstView<S>(grad_.data(), n_ * N_, 1));
@@ -141,16 +144,16 @@ class FixedPointOptimizer {
   // Mean speed of the current points.
   double mean_speed(typename B::context& ctx) {
     std::vector<double> sums(std::size_t(N_ / chunk_ + 1), 0.0);
-    for_each_chunk(ctx, [&](Index first, Index count) {
-      update_residual(ctx, first, count);
+    for_each_chunk(ctx, [&](MatrixView<S> workspace, Index first, Index count) {
+      update_residual(ctx, workspace, first, count);
       sums[std::size_t(first / chunk_)] = double(B::sum_squares(ctx, residual_.col_block(first, count)));
     });
     return std::accumulate(sums.begin(), sums.end(), 0.0) / (scale() * scale() * double(n_) * double(N_));
   }
   // Speed of every current point.
   std::vector<double> speeds(typename B::context& ctx) {
-    for_each_chunk(ctx, [&](Index first, Index count) {
-      update_residual(ctx, first, count);
+    for_each_chunk(ctx, [&](MatrixView<S> workspace, Index first, Index count) {
+      update_residual(ctx, workspace, first, count);
       B::column_sum_squares(ctx, residual_.col_block(first, count), speeds_.col_block(first, count));
     });
     const HostMatrix<S> sums = download<B, S>(ctx, speeds_.view());
@@ -166,25 +169,28 @@ class FixedPointOptimizer {
     return opt;
   }
   double scale() const { return 2.0 / (double(n_) * double(N_)); }
-  // f(first, count) for every chunk, the chunks dealt out to the
-  // backend's shards.
+  // f(workspace, first, count) for every chunk, the chunks dealt out to
+  // the backend's shards, each with its own workspace.
   template <class F>
   void for_each_chunk(typename B::context& ctx, F&& f) {
-    const Index chunks = (N_ + chunk_ - 1) / chunk_, workers = std::min(B::shards(ctx), chunks);
-    B::parallel_for(ctx, workers, [&](Index k) {
-      for (Index c = k; c < chunks; c += workers) f(c * chunk_, std::min(chunk_, N_ - c * chunk_));
+    const Index chunks = (N_ + chunk_ - 1) / chunk_;
+    B::parallel_for(ctx, workers_, [&](Index k) {
+      for (Index c = k; c < chunks; c += workers_) {
+        const Index first = c * chunk_, count = std::min(chunk_, N_ - first);
+        f(workspace_.col_block(k * chunk_, count), first, count);
+      }
     });
   }
   // residual = c (F(h) - h) on a chunk: the loss's gradient with respect
   // to F(h).
-  void update_residual(typename B::context& ctx, Index first, Index count) {
+  void update_residual(typename B::context& ctx, MatrixView<S> workspace, Index first, Index count) {
     const auto h = h_.col_block(first, count);
-    const ConstView<S> F = map_.evaluate(ctx, h, x_.col_block(first, count), workspace_.col_block(first, count));
+    const ConstView<S> F = map_.evaluate(ctx, h, x_.col_block(first, count), workspace);
     B::scaled_difference(ctx, S(scale()), F, h, residual_.col_block(first, count));
   }
 
   const M& map_;
-  Index n_, N_, chunk_;
+  Index n_, N_, chunk_, workers_ = 1;
   Adam<B, S> adam_;
   Matrix<B, S> h_, x_, residual_, grad_, speeds_, workspace_;
 };
