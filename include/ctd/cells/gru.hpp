@@ -137,9 +137,7 @@ class GruCell {
     B::broadcast_columns(ctx, w.h0, first);
   }
   void initial_state_gradient(typename B::context& ctx, const Tensors& g, ConstView<S> d_first, Grad mode) const {
-    if (mode == Grad::ignore) return;
-    if (mode == Grad::overwrite) B::fill(ctx, g.h0, S(0));
-    B::add_row_sums(ctx, d_first, g.h0);
+    ctd::initial_state_gradient<B, S>(ctx, g.h0, d_first, mode);
   }
 
   // Jacobians of one step F(h, x) at P points, states (n x P) and inputs

@@ -112,13 +112,8 @@ class LstmCell {
     B::broadcast_columns(ctx, w.c0, first.row_block(n_, n_));
   }
   void initial_state_gradient(typename B::context& ctx, const Tensors& g, ConstView<S> d_first, Grad mode) const {
-    if (mode == Grad::ignore) return;
-    if (mode == Grad::overwrite) {
-      B::fill(ctx, g.h0, S(0));
-      B::fill(ctx, g.c0, S(0));
-    }
-    B::add_row_sums(ctx, d_first.row_block(0, n_), g.h0);
-    B::add_row_sums(ctx, d_first.row_block(n_, n_), g.c0);
+    ctd::initial_state_gradient<B, S>(ctx, g.h0, d_first.row_block(0, n_), mode);
+    ctd::initial_state_gradient<B, S>(ctx, g.c0, d_first.row_block(n_, n_), mode);
   }
   // From the backward pass (jacobians_from_vjps): the state is [h; c].
   void jacobians(typename B::context& ctx, const Tensors& w, ConstView<S> states, ConstView<S> inputs,

@@ -78,6 +78,15 @@ MatrixView<S> input_columns(MatrixView<S> w, Index n, Index first, Index count) 
   return w.col_block(n + first, count);
 }
 
+// The gradient of a trained initial state broadcast over a batch: the row
+// sums of the batch's initial-state cotangent.
+template <class B, class S>
+void initial_state_gradient(typename B::context& ctx, MatrixView<S> grad, ConstView<S> d_first, Grad mode) {
+  if (mode == Grad::ignore) return;
+  if (mode == Grad::overwrite) B::fill(ctx, grad, S(0));
+  B::add_row_sums(ctx, d_first, grad);
+}
+
 // Throws unless states (n x P) and inputs (u x P) fit the cell.
 template <class Cell, class S>
 void check_points(const Cell& cell, ConstView<S> states, ConstView<S> inputs, const char* who) {
