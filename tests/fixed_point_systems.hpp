@@ -38,7 +38,8 @@ struct AffineMap {
                  MatrixView<double> out) const {
     cpu::map(out) = A.transpose() * cpu::map(g);
   }
-  void jacobians(cpu::context&, ConstView<double> h, ConstView<double>, Mat* dF_dh, Mat* dF_dx) const {
+  void jacobians(cpu::context&, ConstView<double> h, ConstView<double>, Mat* dF_dh, Mat* dF_dx,
+                 Scratch<cpu, double>&) const {
     if (dF_dh) *dF_dh = A.replicate(1, h.cols);
     if (dF_dx) *dF_dx = Mat::Zero(A.rows(), h.cols);
   }

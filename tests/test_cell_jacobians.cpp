@@ -47,7 +47,8 @@ void check_map(cpu::context& ctx, const Map& map, Rng& rng) {
   const Index ns = map.state_size();
   const Mat h = random_normal<double>(rng, ns, P, 0.8), x = random_normal<double>(rng, u, P, 1.0);
   Mat J, X, J_fd, X_fd;
-  jacobians_at(ctx, map, h, x, &J, &X);
+  Scratch<cpu, double> scratch;
+  jacobians_at(ctx, map, h, x, &J, &X, scratch);
   finite_differences(ctx, map, h, x, J_fd, X_fd);
   REQUIRE(J.rows() == ns);
   REQUIRE(J.cols() == ns * P);
@@ -56,7 +57,7 @@ void check_map(cpu::context& ctx, const Map& map, Rng& rng) {
   CHECK(relative_error(X, X_fd) < 1e-6);
   // Null outputs are skipped; the other is still right.
   Mat J_only;
-  jacobians_at(ctx, map, h, x, &J_only, nullptr);
+  jacobians_at(ctx, map, h, x, &J_only, nullptr, scratch);
   CHECK((J_only - J).cwiseAbs().maxCoeff() == 0.0);
 
   // The state VJP is J_p^T g_p for every point.
@@ -120,12 +121,14 @@ TEST_CASE("cell Jacobians reject mismatched shapes", "[jacobians]") {
   GruCell<cpu, double> gru(n, u);
   const Matrix<cpu, double> h(n, P), x_wrong(u + 1, P);
   Mat J;
-  CHECK_THROWS_AS(gru.jacobians(ctx, bind_values<GruCell<cpu, double>>(params), h.view(), x_wrong.view(), &J, nullptr),
+  Scratch<cpu, double> scratch;
+  CHECK_THROWS_AS(gru.jacobians(ctx, bind_values<GruCell<cpu, double>>(params), h.view(), x_wrong.view(), &J, nullptr,
+                                scratch),
                   Error);
   Parameters<cpu, double> vparams(VanillaRnnCell<cpu, double>::specs(n, u));
   VanillaRnnCell<cpu, double> rnn(n, u);
   const Matrix<cpu, double> h_wrong(n + 1, P), x(u, P);
   CHECK_THROWS_AS(rnn.jacobians(ctx, bind_values<VanillaRnnCell<cpu, double>>(vparams), h_wrong.view(), x.view(), &J,
-                                nullptr),
+                                nullptr, scratch),
                   Error);
 }

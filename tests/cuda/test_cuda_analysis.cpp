@@ -74,8 +74,10 @@ template <class CpuMap, class GpuMap, class S>
 void check_jacobians(cpu::context& host, CudaContext& gpu, const CpuMap& on_cpu, const GpuMap& on_gpu,
                      const HostMatrix<S>& states, const HostMatrix<S>& inputs) {
   HostMatrix<S> cpu_dh, cpu_dx, gpu_dh, gpu_dx;
-  ctd::jacobians_at(host, on_cpu, states, inputs, &cpu_dh, &cpu_dx);
-  ctd::jacobians_at(gpu, on_gpu, states, inputs, &gpu_dh, &gpu_dx);
+  ctd::Scratch<cpu, S> cpu_scratch;
+  ctd::Scratch<cuda, S> gpu_scratch;
+  ctd::jacobians_at(host, on_cpu, states, inputs, &cpu_dh, &cpu_dx, cpu_scratch);
+  ctd::jacobians_at(gpu, on_gpu, states, inputs, &gpu_dh, &gpu_dx, gpu_scratch);
   CHECK(relative_difference(gpu_dh, cpu_dh) < op_tolerance<S>);
   CHECK(relative_difference(gpu_dx, cpu_dx) < op_tolerance<S>);
 }

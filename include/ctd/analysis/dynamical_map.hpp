@@ -20,7 +20,8 @@ namespace ctd {
 
 template <class M>
 concept DynamicalMap = requires(const M& map, typename M::backend::context& ctx, ConstView<typename M::scalar> in,
-                                MatrixView<typename M::scalar> out, HostMatrix<typename M::scalar>* host) {
+                                MatrixView<typename M::scalar> out, HostMatrix<typename M::scalar>* host,
+                                Scratch<typename M::backend, typename M::scalar>& scratch) {
   { map.state_size() } -> std::convertible_to<Index>;
   { map.input_size() } -> std::convertible_to<Index>;
   { map.workspace_rows() } -> std::convertible_to<Index>;
@@ -31,8 +32,8 @@ concept DynamicalMap = requires(const M& map, typename M::backend::context& ctx,
   // workspace of the last evaluate there.
   map.state_vjp(ctx, in, out, in, out);
   // Block p of *dF_dh (n x n*P) and of *dF_dx (n x u*P) at point p; null
-  // outputs are skipped.
-  map.jacobians(ctx, in, in, host, host);
+  // outputs are skipped; temporaries in the caller's scratch.
+  map.jacobians(ctx, in, in, host, host, scratch);
 };
 
 // One step of a step cell from given states.
@@ -66,8 +67,8 @@ class StepMap {
                         workspace.row_block(c + ns, p), workspace.row_block(c + ns + p, cell_.scratch_rows()), out);
   }
   void jacobians(typename backend::context& ctx, ConstView<S> states, ConstView<S> inputs, HostMatrix<S>* dF_dh,
-                 HostMatrix<S>* dF_dx) const {
-    cell_.jacobians(ctx, w_, states, inputs, dF_dh, dF_dx);
+                 HostMatrix<S>* dF_dx, Scratch<backend, S>& scratch) const {
+    cell_.jacobians(ctx, w_, states, inputs, dF_dh, dF_dx, scratch);
   }
 
  private:
@@ -119,7 +120,7 @@ class EsnMap {
     B::axpy(ctx, k, pulled, out);
   }
   void jacobians(typename B::context& ctx, ConstView<S> states, ConstView<S> inputs, HostMatrix<S>* dF_dh,
-                 HostMatrix<S>* dF_dx) const {
+                 HostMatrix<S>* dF_dx, Scratch<B, S>&) const {
     cell_.jacobians(ctx, w_, states, inputs, dF_dh, dF_dx);
   }
 
@@ -149,11 +150,11 @@ HostMatrix<typename M::scalar> evaluate_at(typename M::backend::context& ctx, co
 template <DynamicalMap M>
 void jacobians_at(typename M::backend::context& ctx, const M& map, const HostMatrix<typename M::scalar>& states,
                   const HostMatrix<typename M::scalar>& inputs, HostMatrix<typename M::scalar>* dF_dh,
-                  HostMatrix<typename M::scalar>* dF_dx) {
+                  HostMatrix<typename M::scalar>* dF_dx, Scratch<typename M::backend, typename M::scalar>& scratch) {
   using B = typename M::backend;
   using S = typename M::scalar;
   const Matrix<B, S> h = upload<B, S>(ctx, states), x = upload<B, S>(ctx, inputs);
-  map.jacobians(ctx, h.view(), x.view(), dF_dh, dF_dx);
+  map.jacobians(ctx, h.view(), x.view(), dF_dh, dF_dx, scratch);
 }
 
 }  // namespace ctd

@@ -111,10 +111,11 @@ Linearization linearize(typename M::backend::context& ctx, const M& map, const H
   out.eigen.resize(std::size_t(K));
   out.stability.resize(std::size_t(K));
   HostMatrix<S> J, X;
+  Scratch<typename M::backend, S> scratch;
   for (Index first = 0; first < K; first += opt.chunk) {
     const Index count = std::min(opt.chunk, K - first);
     jacobians_at(ctx, map, HostMatrix<S>(points.middleCols(first, count).template cast<S>()),
-                 HostMatrix<S>(inputs.middleCols(first, count).template cast<S>()), &J, &X);
+                 HostMatrix<S>(inputs.middleCols(first, count).template cast<S>()), &J, &X, scratch);
     out.dF_dx.middleCols(first * u, count * u) = X.template cast<double>();
     if (opt.keep_jacobians) out.dF_dh.middleCols(first * n, count * n) = J.template cast<double>();
     parallel_points(count, "linearize", [&](Index p) {

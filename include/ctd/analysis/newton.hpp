@@ -93,6 +93,7 @@ NewtonReport refine_newton(typename M::backend::context& ctx, const M& map, Fixe
   const HostMatrix<double> start = fps.points;
   HostMatrix<double> H = start, R = K > 0 ? residual_of(start, fps.inputs) : HostMatrix<double>(n, 0);
   std::vector<bool> stalled(std::size_t(K), false);
+  Scratch<typename M::backend, double> scratch;  // the Jacobians' temporaries, reused every iteration
 
   for (Index it = 0; it < opt.max_iterations; ++it) {
     std::vector<Index> active;
@@ -105,7 +106,7 @@ NewtonReport refine_newton(typename M::backend::context& ctx, const M& map, Fixe
     for (Index first = 0; first < A; first += opt.chunk) {
       const Index count = std::min(opt.chunk, A - first);
       jacobians_at(ctx, map, HostMatrix<double>(Ha.middleCols(first, count)),
-                   HostMatrix<double>(Xa.middleCols(first, count)), &J, nullptr);
+                   HostMatrix<double>(Xa.middleCols(first, count)), &J, nullptr, scratch);
       parallel_points(count, "refine_newton", [&](Index p) {
         Eigen::MatrixXd JmI = J.middleCols(p * n, n);
         JmI.diagonal().array() -= 1.0;
@@ -161,7 +162,7 @@ NewtonReport refine_newton(typename M::backend::context& ctx, const M& map, Fixe
   for (Index first = 0; first < K; first += opt.chunk) {
     const Index count = std::min(opt.chunk, K - first);
     jacobians_at(ctx, map, HostMatrix<double>(H.middleCols(first, count)),
-                 HostMatrix<double>(fps.inputs.middleCols(first, count)), &J, nullptr);
+                 HostMatrix<double>(fps.inputs.middleCols(first, count)), &J, nullptr, scratch);
     parallel_points(count, "refine_newton", [&](Index p) {
       Eigen::MatrixXd JmI = J.middleCols(p * n, n);
       JmI.diagonal().array() -= 1.0;

@@ -15,11 +15,11 @@
 #include <string_view>
 #include <vector>
 
+#include "ctd/cells/step_cell.hpp"
 #include "ctd/core/error.hpp"
 #include "ctd/core/host.hpp"
 #include "ctd/core/parameters.hpp"
 #include "ctd/core/rng.hpp"
-#include "ctd/cells/step_cell.hpp"
 
 namespace ctd {
 

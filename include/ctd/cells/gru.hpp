@@ -150,12 +150,13 @@ class GruCell {
   // so the cost is one GEMM, Wc_h times the blocks side by side. Points are
   // independent: each shard of the backend takes a range of them.
   void jacobians(typename B::context& ctx, const Tensors& w, ConstView<S> states, ConstView<S> inputs,
-                 HostMatrix<S>* dF_dh, HostMatrix<S>* dF_dx) const {
+                 HostMatrix<S>* dF_dh, HostMatrix<S>* dF_dx, Scratch<B, S>& scratch) const {
     check_points(*this, states, inputs, "GruCell::jacobians");
     const Index n = n_, u = u_, P = states.cols;
-    Matrix<B, S> caches(4 * n, P), next(n, P), coef(n, 3 * P), ones(n, P);
-    Matrix<B, S> blocks(n, dF_dh ? n * P : 0), out(n, dF_dh ? n * P : 0);
-    Matrix<B, S> blocks_x(n, dF_dx ? u * P : 0), out_x(n, dF_dx ? u * P : 0);
+    const auto caches = scratch.get(0, 4 * n, P), next = scratch.get(1, n, P), coef = scratch.get(2, n, 3 * P),
+               ones = scratch.get(3, n, P);
+    const auto blocks = scratch.get(4, n, dF_dh ? n * P : 0), out = scratch.get(5, n, dF_dh ? n * P : 0);
+    const auto blocks_x = scratch.get(6, n, dF_dx ? u * P : 0), out_x = scratch.get(7, n, dF_dx ? u * P : 0);
     if (dF_dh) dF_dh->resize(n, n * P);
     if (dF_dx) dF_dx->resize(n, u * P);
     const auto W_r = w.wRUHX.row_block(0, n), W_u = w.wRUHX.row_block(n, n);

@@ -117,8 +117,8 @@ class LstmCell {
   }
   // From the backward pass (jacobians_from_vjps): the state is [h; c].
   void jacobians(typename B::context& ctx, const Tensors& w, ConstView<S> states, ConstView<S> inputs,
-                 HostMatrix<S>* dF_dh, HostMatrix<S>* dF_dx) const {
-    jacobians_from_vjps(ctx, *this, w, states, inputs, dF_dh, dF_dx);
+                 HostMatrix<S>* dF_dh, HostMatrix<S>* dF_dx, Scratch<B, S>& scratch) const {
+    jacobians_from_vjps(ctx, *this, w, states, inputs, dF_dh, dF_dx, scratch);
   }
 
  private:

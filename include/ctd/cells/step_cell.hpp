@@ -27,13 +27,15 @@
 #include "ctd/core/gradient_mode.hpp"
 #include "ctd/core/host.hpp"
 #include "ctd/core/parameters.hpp"
+#include "ctd/core/scratch.hpp"
 
 namespace ctd {
 
 template <class C>
 concept StepCell = requires(const C& cell, typename C::backend::context& ctx, const typename C::Tensors& w,
                             ConstView<typename C::scalar> x, MatrixView<typename C::scalar> y, Index i, Grad mode,
-                            HostMatrix<typename C::scalar>* host) {
+                            HostMatrix<typename C::scalar>* host,
+                            Scratch<typename C::backend, typename C::scalar>& scratch) {
   { C::tensor_names.size() } -> std::convertible_to<std::size_t>;
   { cell.state_size() } -> std::same_as<Index>;
   { cell.input_size() } -> std::same_as<Index>;
@@ -49,7 +51,7 @@ concept StepCell = requires(const C& cell, typename C::backend::context& ctx, co
   cell.input_cotangent(ctx, w, x, y, i, mode);            // w, d_projs, d_inputs, first input row
   cell.initial_state(ctx, w, y);                          // the trained initial state, broadcast
   cell.initial_state_gradient(ctx, w, x, mode);           // g, cotangent of the initial states
-  cell.jacobians(ctx, w, x, x, host, host);               // at states, inputs: dF/dh, dF/dx blocks
+  cell.jacobians(ctx, w, x, x, host, host, scratch);      // at states, inputs: dF/dh, dF/dx blocks
 };
 
 // A cell's tensors inside a Parameters buffer, looked up by name once.
@@ -111,7 +113,8 @@ namespace ctd {
 template <class Cell>
 void jacobians_from_vjps(typename Cell::backend::context& ctx, const Cell& cell, const typename Cell::Tensors& w,
                          ConstView<typename Cell::scalar> states, ConstView<typename Cell::scalar> inputs,
-                         HostMatrix<typename Cell::scalar>* dF_dh, HostMatrix<typename Cell::scalar>* dF_dx) {
+                         HostMatrix<typename Cell::scalar>* dF_dh, HostMatrix<typename Cell::scalar>* dF_dx,
+                         Scratch<typename Cell::backend, typename Cell::scalar>& scratch) {
   using B = typename Cell::backend;
   using S = typename Cell::scalar;
   check_points(cell, states, inputs, "jacobians");
@@ -120,9 +123,11 @@ void jacobians_from_vjps(typename Cell::backend::context& ctx, const Cell& cell,
   const HostMatrix<S> h_host = download<B, S>(ctx, states), x_host = download<B, S>(ctx, inputs);
   HostMatrix<S> eye(ns, cols);
   for (Index q = 0; q < chunk; ++q) eye.middleCols(q * ns, ns).setIdentity();
-  Matrix<B, S> h(ns, cols), x(u, cols), cache(cell.cache_rows(), cols), next(ns, cols), d_proj(cell.projection_rows(), cols),
-      scratch(cell.scratch_rows(), cols), dh(ns, cols), dx(u, cols);
-  const Matrix<B, S> cotangent = upload<B, S>(ctx, eye);
+  const auto h = scratch.get(0, ns, cols), x = scratch.get(1, u, cols), cache = scratch.get(2, cell.cache_rows(), cols),
+             next = scratch.get(3, ns, cols), d_proj = scratch.get(4, cell.projection_rows(), cols),
+             work = scratch.get(5, cell.scratch_rows(), cols), dh = scratch.get(6, ns, cols), dx = scratch.get(7, u, cols),
+             cotangent = scratch.get(8, ns, cols);
+  upload<B, S>(ctx, eye, cotangent);
   if (dF_dh) dF_dh->resize(ns, ns * P);
   if (dF_dx) dF_dx->resize(ns, u * P);
   for (Index p0 = 0; p0 < P; p0 += chunk) {
@@ -134,7 +139,7 @@ void jacobians_from_vjps(typename Cell::backend::context& ctx, const Cell& cell,
     cell.step(ctx, w, h.col_block(0, c), cache_c, next.col_block(0, c));
     B::fill(ctx, dh.col_block(0, c), S(0));
     cell.step_backward(ctx, w, h.col_block(0, c), cache_c, next.col_block(0, c), cotangent.col_block(0, c),
-                       d_proj.col_block(0, c), scratch.col_block(0, c), dh.col_block(0, c));
+                       d_proj.col_block(0, c), work.col_block(0, c), dh.col_block(0, c));
     if (dF_dh) {
       const HostMatrix<S> rows = download<B, S>(ctx, dh.col_block(0, c));
       for (Index q = 0; q < pk; ++q) dF_dh->middleCols((p0 + q) * ns, ns) = rows.middleCols(q * ns, ns).transpose();

@@ -104,10 +104,11 @@ class VanillaRnnCell {
   // *dF_dx (n x u*P) belong to point p; a null output is skipped. Each
   // shard of the backend takes a range of the points.
   void jacobians(typename B::context& ctx, const Tensors& w, ConstView<S> states, ConstView<S> inputs,
-                 HostMatrix<S>* dF_dh, HostMatrix<S>* dF_dx) const {
+                 HostMatrix<S>* dF_dh, HostMatrix<S>* dF_dx, Scratch<B, S>& scratch) const {
     check_points(*this, states, inputs, "VanillaRnnCell::jacobians");
     const Index n = n_, u = u_, P = states.cols;
-    Matrix<B, S> pre(n, P), next(n, P), slope(n, P), out(n, dF_dh ? n * P : 0), out_x(n, dF_dx ? u * P : 0);
+    const auto pre = scratch.get(0, n, P), next = scratch.get(1, n, P), slope = scratch.get(2, n, P),
+               out = scratch.get(3, n, dF_dh ? n * P : 0), out_x = scratch.get(4, n, dF_dx ? u * P : 0);
     if (dF_dh) dF_dh->resize(n, n * P);
     if (dF_dx) dF_dx->resize(n, u * P);
     for_each_shard<B>(ctx, P, [&](Index p0, Index pk) {
