@@ -3,6 +3,8 @@
 // analysis maps' state VJPs against the same Jacobians.
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+
 #include "ctd/analysis/dynamical_map.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/cells/esn.hpp"
@@ -75,34 +77,29 @@ void check_map(cpu::context& ctx, const Map& map, Rng& rng) {
   CHECK((download<cpu, double>(ctx, gd.view()) - g).cwiseAbs().maxCoeff() == 0.0);
 }
 
+// One step of a step cell with random weights of the given scale.
+template <class Cell>
+void check_step_cell(std::uint64_t seed, double scale) {
+  cpu::context ctx;
+  Rng rng(seed);
+  Parameters<cpu, double> params(Cell::specs(n, u));
+  randomize(ctx, params, rng, scale);
+  const StepMap<Cell> map(Cell(n, u), bind_values<Cell>(params));
+  check_map(ctx, map, rng);
+}
+
 }  // namespace
 
 TEST_CASE("vanilla RNN Jacobians match finite differences", "[jacobians]") {
-  cpu::context ctx;
-  Rng rng(11);
-  Parameters<cpu, double> params(VanillaRnnCell<cpu, double>::specs(n, u));
-  randomize(ctx, params, rng, 0.6);
-  StepMap<VanillaRnnCell<cpu, double>> map(VanillaRnnCell<cpu, double>(n, u),
-                                           bind_values<VanillaRnnCell<cpu, double>>(params));
-  check_map(ctx, map, rng);
+  check_step_cell<VanillaRnnCell<cpu, double>>(11, 0.6);
 }
 
 TEST_CASE("GRU Jacobians match finite differences", "[jacobians]") {
-  cpu::context ctx;
-  Rng rng(12);
-  Parameters<cpu, double> params(GruCell<cpu, double>::specs(n, u));
-  randomize(ctx, params, rng, 0.7);
-  StepMap<GruCell<cpu, double>> map(GruCell<cpu, double>(n, u), bind_values<GruCell<cpu, double>>(params));
-  check_map(ctx, map, rng);
+  check_step_cell<GruCell<cpu, double>>(12, 0.7);
 }
 
 TEST_CASE("LSTM Jacobians (of its state [h; c]) match finite differences", "[jacobians][lstm]") {
-  cpu::context ctx;
-  Rng rng(14);
-  Parameters<cpu, double> params(LstmCell<cpu, double>::specs(n, u));
-  randomize(ctx, params, rng, 0.7);
-  StepMap<LstmCell<cpu, double>> map(LstmCell<cpu, double>(n, u), bind_values<LstmCell<cpu, double>>(params));
-  check_map(ctx, map, rng);
+  check_step_cell<LstmCell<cpu, double>>(14, 0.7);
 }
 
 TEST_CASE("ESN Jacobians match finite differences", "[jacobians]") {

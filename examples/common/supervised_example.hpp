@@ -47,22 +47,27 @@ struct SupervisedCli {
   std::filesystem::path checkpoint() const { return out / "checkpoint.h5"; }
 };
 
-// Trains the model on a fresh batch from make_batch(rng) every step with the
-// library's trainer: checkpoints in DIR/checkpoint.h5, the progress line.
-template <class Model, class B, class S, class MakeBatch>
-TrainingResult train_on_fresh_batches(typename B::context& ctx, Model& model, MakeBatch make_batch,
-                                      TrainerOptions options, double l2, const std::filesystem::path& checkpoint) {
-  options.progress = ProgressLine{};
-  Trainer<B, S> trainer(model.parameters(), options);
-  io::CheckpointFile<B, S> store(checkpoint);
-  if (options.resume) fmt::print("resuming from {}\n", checkpoint.string());
-  return trainer.run(ctx, fresh_batch_loss(model, std::move(make_batch), l2), &store);
-}
-
 // Seeds of independent purposes, derived from the one --seed.
 inline std::uint64_t init_seed(std::uint64_t seed) { return Rng::bits_at(seed, 1); }
 inline std::uint64_t data_seed(std::uint64_t seed) { return Rng::bits_at(seed, 2); }
 inline std::uint64_t eval_seed(std::uint64_t seed) { return Rng::bits_at(seed, 3); }
+
+// Trains the model on a fresh batch from make_batch(rng) every step with the
+// library's trainer, as the command line says: the data drawn from
+// data_seed(--seed), checkpoints in DIR/checkpoint.h5, the progress line.
+template <class Model, class MakeBatch>
+TrainingResult train_on_fresh_batches(typename Model::backend::context& ctx, Model& model, MakeBatch make_batch,
+                                      const SupervisedCli& cli) {
+  using B = typename Model::backend;
+  using S = typename Model::scalar;
+  TrainerOptions options = cli.train;
+  options.seed = data_seed(cli.train.seed);
+  options.progress = ProgressLine{};
+  Trainer<B, S> trainer(model.parameters(), options);
+  io::CheckpointFile<B, S> store(cli.checkpoint());
+  if (options.resume) fmt::print("resuming from {}\n", cli.checkpoint().string());
+  return trainer.run(ctx, fresh_batch_loss(model, std::move(make_batch), cli.l2), &store);
+}
 
 // (rows x T*B) time-major sequence matrix -> (B, T, rows) row-major array.
 template <class S>

@@ -49,11 +49,8 @@ int run(int argc, char** argv) {
   const std::uint64_t seed = cli.train.seed;
   Rng init_rng(examples::init_seed(seed));
   model.initialize(ctx, init_rng, init);
-  TrainerOptions train = cli.train;
-  train.seed = examples::data_seed(seed);
-  const auto result = examples::train_on_fresh_batches<Model, cpu, float>(
-      ctx, model, [&](Rng& rng) { return decision_batch<float>(rng, cli.batch, task); }, train, cli.l2,
-      cli.checkpoint());
+  const auto result = examples::train_on_fresh_batches(
+      ctx, model, [&](Rng& rng) { return decision_batch<float>(rng, cli.batch, task); }, cli);
 
   Rng eval_rng(examples::eval_seed(seed));
   const SequenceBatch<float> eval = decision_batch<float>(eval_rng, cli.eval_trials, task);

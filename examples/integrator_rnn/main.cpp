@@ -131,11 +131,8 @@ int train_and_write(const IntegratorCli& options) {
   typename Model::Cell::Init init;
   if constexpr (requires { init.g; }) init.g = gain;
   model.initialize(ctx, init_rng, init);
-  TrainerOptions train = cli.train;
-  train.seed = examples::data_seed(seed);
-  const auto result = examples::train_on_fresh_batches<Model, cpu, float>(
-      ctx, model, [&](Rng& rng) { return integrator_batch<float>(rng, cli.batch, task); }, train, cli.l2,
-      cli.checkpoint());
+  const auto result = examples::train_on_fresh_batches(
+      ctx, model, [&](Rng& rng) { return integrator_batch<float>(rng, cli.batch, task); }, cli);
 
   Rng eval_rng(examples::eval_seed(seed));
   const SequenceBatch<float> eval = integrator_batch<float>(eval_rng, cli.eval_trials, task);

@@ -92,10 +92,11 @@ inline NetworkShape network_shape(const Dict& dict) {
                 " (expected exactly " + detail::join(expected) + ")");
   for (const auto& key : expected) dict.at(key);  // names a missing key
   net.state_size = detail::extent(dict, "h0", 1, 0);
-  // The weight whose columns are [hidden; input] (vanilla: wI, inputs only).
-  const std::string joint = expected[net.cell == CellType::lstm ? 2 : 1];
-  net.input_size = net.cell == CellType::vanilla ? detail::extent(dict, joint, 2, 1)
-                                                 : detail::extent(dict, joint, 2, 1) - net.state_size;
+  // The input columns: all of wI, or those after the hidden ones of the
+  // GRU's and LSTM's [hidden, input] weights.
+  net.input_size = net.cell == CellType::gru    ? detail::extent(dict, "wRUHX", 2, 1) - net.state_size
+                   : net.cell == CellType::lstm ? detail::extent(dict, "wIFGOHX", 2, 1) - net.state_size
+                                                : detail::extent(dict, "wI", 2, 1);
   net.output_size = detail::extent(dict, "wO", 2, 0);
   require(net.state_size > 0 && net.input_size > 0 && net.output_size > 0,
           dict.source() + ": the network's sizes must be positive, got n = " + std::to_string(net.state_size) +

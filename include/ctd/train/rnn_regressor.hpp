@@ -27,7 +27,8 @@ template <template <class, class> class CellTemplate, class B, class S>
 class RnnRegressor {
  public:
   using Cell = CellTemplate<B, S>;
-  using Scalar = S;
+  using backend = B;
+  using scalar = S;
   using Tensors = typename Cell::Tensors;
 
   // n: the cell's units (the state of an LSTM has 2n rows).
@@ -146,7 +147,7 @@ template <class Model, class MakeBatch>
 auto fresh_batch_loss(Model& model, MakeBatch make_batch, double l2) {
   return [&model, make_batch = std::move(make_batch), l2](auto& ctx, Rng& rng, Index) {
     model.load(ctx, make_batch(rng));
-    return model.loss_and_gradient(ctx, static_cast<typename Model::Scalar>(l2));
+    return model.loss_and_gradient(ctx, static_cast<typename Model::scalar>(l2));
   };
 }
 
