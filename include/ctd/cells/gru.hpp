@@ -67,8 +67,8 @@ class GruCell {
                       Index first_input = 0, Grad mode = Grad::overwrite) const {
     const S beta = beta_of<S>(mode);
     const auto ru = proj.row_block(0, 2 * n_), c = proj.row_block(2 * n_, n_);
-    B::gemm(ctx, Trans::no, Trans::no, S(1), in(w.wRUHX, first_input, inputs.rows), inputs, beta, ru);
-    B::gemm(ctx, Trans::no, Trans::no, S(1), in(w.wCHX, first_input, inputs.rows), inputs, beta, c);
+    parallel_gemm<B, S>(ctx, Trans::no, Trans::no, S(1), in(w.wRUHX, first_input, inputs.rows), inputs, beta, ru);
+    parallel_gemm<B, S>(ctx, Trans::no, Trans::no, S(1), in(w.wCHX, first_input, inputs.rows), inputs, beta, c);
     if (mode == Grad::overwrite) {
       B::add_columnwise(ctx, w.bRU, ru);
       B::add_columnwise(ctx, w.bC, c);
@@ -120,17 +120,17 @@ class GruCell {
                               Index first_input, Grad mode) const {
     if (mode == Grad::ignore) return;
     const S beta = beta_of<S>(mode);
-    B::gemm(ctx, Trans::no, Trans::yes, S(1), d_proj.row_block(0, 2 * n_), inputs, beta,
+    parallel_gemm<B, S>(ctx, Trans::no, Trans::yes, S(1), d_proj.row_block(0, 2 * n_), inputs, beta,
             in(g.wRUHX, first_input, inputs.rows));
-    B::gemm(ctx, Trans::no, Trans::yes, S(1), d_proj.row_block(2 * n_, n_), inputs, beta,
+    parallel_gemm<B, S>(ctx, Trans::no, Trans::yes, S(1), d_proj.row_block(2 * n_, n_), inputs, beta,
             in(g.wCHX, first_input, inputs.rows));
   }
   void input_cotangent(typename B::context& ctx, const Tensors& w, ConstView<S> d_proj, MatrixView<S> d_inputs,
                        Index first_input, Grad mode) const {
     if (mode == Grad::ignore) return;
-    B::gemm(ctx, Trans::yes, Trans::no, S(1), in(w.wRUHX, first_input, d_inputs.rows), d_proj.row_block(0, 2 * n_),
+    parallel_gemm<B, S>(ctx, Trans::yes, Trans::no, S(1), in(w.wRUHX, first_input, d_inputs.rows), d_proj.row_block(0, 2 * n_),
             beta_of<S>(mode), d_inputs);
-    B::gemm(ctx, Trans::yes, Trans::no, S(1), in(w.wCHX, first_input, d_inputs.rows), d_proj.row_block(2 * n_, n_),
+    parallel_gemm<B, S>(ctx, Trans::yes, Trans::no, S(1), in(w.wCHX, first_input, d_inputs.rows), d_proj.row_block(2 * n_, n_),
             S(1), d_inputs);
   }
   void initial_state(typename B::context& ctx, const Tensors& w, MatrixView<S> first) const {

@@ -54,7 +54,7 @@ class VanillaRnnCell {
 
   void project_inputs(typename B::context& ctx, const Tensors& w, ConstView<S> inputs, MatrixView<S> proj,
                       Index first_input = 0, Grad mode = Grad::overwrite) const {
-    B::gemm(ctx, Trans::no, Trans::no, S(1), w.wI.col_block(first_input, inputs.rows), inputs, beta_of<S>(mode),
+    parallel_gemm<B, S>(ctx, Trans::no, Trans::no, S(1), w.wI.col_block(first_input, inputs.rows), inputs, beta_of<S>(mode),
             proj);
     if (mode == Grad::overwrite) B::add_columnwise(ctx, w.bR, proj);
   }
@@ -82,13 +82,13 @@ class VanillaRnnCell {
   void input_weight_gradients(typename B::context& ctx, const Tensors& g, ConstView<S> inputs, ConstView<S> d_proj,
                               Index first_input, Grad mode) const {
     if (mode == Grad::ignore) return;
-    B::gemm(ctx, Trans::no, Trans::yes, S(1), d_proj, inputs, beta_of<S>(mode),
+    parallel_gemm<B, S>(ctx, Trans::no, Trans::yes, S(1), d_proj, inputs, beta_of<S>(mode),
             g.wI.col_block(first_input, inputs.rows));
   }
   void input_cotangent(typename B::context& ctx, const Tensors& w, ConstView<S> d_proj, MatrixView<S> d_inputs,
                        Index first_input, Grad mode) const {
     if (mode == Grad::ignore) return;
-    B::gemm(ctx, Trans::yes, Trans::no, S(1), w.wI.col_block(first_input, d_inputs.rows), d_proj,
+    parallel_gemm<B, S>(ctx, Trans::yes, Trans::no, S(1), w.wI.col_block(first_input, d_inputs.rows), d_proj,
             beta_of<S>(mode), d_inputs);
   }
   void initial_state(typename B::context& ctx, const Tensors& w, MatrixView<S> first) const {

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "ctd/core/types.hpp"
+#include "ctd/core/view.hpp"
 
 namespace ctd {
 
@@ -19,6 +20,30 @@ void for_each_shard(typename B::context& ctx, Index total, F&& f) {
     const Index base = total / shards, extra = total % shards;
     f(k * base + std::min(k, extra), base + (k < extra ? 1 : 0));
   });
+}
+
+}  // namespace ctd
+
+namespace ctd {
+
+// C = alpha op(A) op(B) + beta C as one GEMM per shard: C's columns split
+// (the steps and trials of a hoisted projection or a cotangent), or its
+// rows when C is taller than wide (a weight gradient summed over steps).
+// Eigen's own threading stays off (cpu.hpp says why); inside a parallel
+// region, or on a one-shard backend, this is one plain GEMM.
+template <class B, class S>
+void parallel_gemm(typename B::context& ctx, Trans ta, Trans tb, S alpha, ConstView<S> a, ConstView<S> b, S beta,
+                   MatrixView<S> c) {
+  if (c.cols >= c.rows)
+    for_each_shard<B>(ctx, c.cols, [&](Index c0, Index ck) {
+      B::gemm(ctx, ta, tb, alpha, a, tb == Trans::no ? b.col_block(c0, ck) : b.row_block(c0, ck), beta,
+              c.col_block(c0, ck));
+    });
+  else
+    for_each_shard<B>(ctx, c.rows, [&](Index r0, Index rk) {
+      B::gemm(ctx, ta, tb, alpha, ta == Trans::no ? a.row_block(r0, rk) : a.col_block(r0, rk), b, beta,
+              c.row_block(r0, rk));
+    });
 }
 
 }  // namespace ctd
