@@ -4,6 +4,14 @@
 //   a  integrator vanilla RNN training step (n 100, B 128, T 25)
 //   b  decision GRU training step (n 100, B 128, T 25)
 //   c  one Adam step of the fixed-point finder on 10000 x 100 candidates
+//   d  LFADS: one training step at the tutorial's sizes (B 128, T 25, D 100,
+//      encoder/controller/generator 128, factors 32, one inferred input,
+//      float32) as benchmarks/bench_lfads.cpp times it on the CPU: the
+//      library's LfadsTrainingLoss (batch gathered and uploaded, the step's
+//      masks and normals drawn on the device, forward, loss, backward),
+//      global-norm clipping and Adam; and the posterior sample-and-average
+//      of 2048 trials x 128 samples (one timed run). The issue's aim for the
+//      step is 5 ms on a current GPU; the tutorial's 2019 GPU took ~50 ms.
 //   e  one FORCE training pass (n 500, m 20, 300 steps, RLS every step)
 // A training step is one step of the library's trainer (train/trainer.hpp):
 // loss and BPTT gradient, global-norm clipping, Adam, on a batch already on
@@ -41,6 +49,8 @@
 #include "ctd/cells/sequence.hpp"
 #include "ctd/cells/vanilla.hpp"
 #include "ctd/force/force_trainer.hpp"
+#include "ctd/lfads/posterior.hpp"
+#include "ctd/lfads/training.hpp"
 #include "ctd/tasks/chaotic_teacher.hpp"
 #include "ctd/tasks/white_noise.hpp"
 #include "ctd/train/adam.hpp"
@@ -251,6 +261,63 @@ bench::Timing force_pass(typename B::context& ctx, int samples) {
   return bench::time_ms([&] { trainer.train_pass(ctx); }, 2, samples);
 }
 
+// LFADS (workload d): random Poisson spikes with rates in [0.5, 3] per bin,
+// as the references draw them.
+SpikeTrials<float> lfads_trials(Rng& rng, Index trials, Index neurons) {
+  std::vector<float> counts(std::size_t(trials * T * neurons));
+  for (auto& c : counts) c = float(rng.poisson(0.5 + 2.5 * rng.uniform()));
+  return {trials, T, neurons, std::move(counts)};
+}
+
+// Dense FLOPs of an LFADS training step as the references count them (3x
+// the forward's), as in benchmarks/bench_lfads.cpp.
+double lfads_flops(const LfadsConfig& c) {
+  const auto gru = [](double n, double u) { return 2.0 * batch * 3 * n * (n + u); };
+  const double forward = T * (2 * gru(double(c.enc_dim), double(c.data_dim)) +
+                              gru(double(c.con_dim), double(2 * c.enc_dim + c.factors_dim)) +
+                              gru(double(c.gen_dim), double(c.ii_dim)) + 2.0 * batch * c.con_dim * 2 * c.ii_dim +
+                              2.0 * batch * c.gen_dim * c.factors_dim + 2.0 * batch * c.factors_dim * c.data_dim) +
+                         2.0 * batch * 2 * c.enc_dim * 2 * c.gen_dim;
+  return 3 * forward;
+}
+
+// An LFADS model at the tutorial's sizes and its training step: the
+// library's loss functor, clipping at 10 and the tutorial's Adam, the KL
+// warm-up following the step count; every step ends with a synchronisation.
+template <class B>
+class LfadsStep {
+ public:
+  explicit LfadsStep(typename B::context& ctx)
+      : params_(Lfads<B, float>::specs(config_)),
+        model_(config_, params_),
+        trials_(lfads_trials(rng_, 8 * batch, config_.data_dim)),
+        loss_(model_, trials_, batch),
+        options_(lfads_trainer_options(1)),
+        adam_(params_.total_size(), options_.adam) {
+    initialize_lfads<B, float>(ctx, params_, config_, rng_);
+  }
+  double operator()(typename B::context& ctx) {
+    const double total = loss_(ctx, data_rng_, step_++).total();
+    clip_global_norm<B, float>(ctx, params_.grads(), float(options_.max_grad_norm));
+    adam_.update(ctx, params_.values(), params_.grads());
+    B::synchronize(ctx);
+    return total;
+  }
+  const Lfads<B, float>& model() const { return model_; }
+  const LfadsConfig& config() const { return config_; }
+
+ private:
+  LfadsConfig config_;
+  Rng rng_{1}, data_rng_{2};
+  Parameters<B, float> params_;
+  Lfads<B, float> model_;
+  SpikeTrials<float> trials_;
+  LfadsTrainingLoss<B, float> loss_;
+  TrainerOptions options_;
+  Adam<B, float> adam_;
+  Index step_ = 0;
+};
+
 // The reference rows of reference_gpu.py, run with `python`.
 std::optional<nlohmann::json> run_gpu_reference(const std::string& python) {
   const auto out = std::filesystem::temp_directory_path() / "ctd_reference_gpu.json";
@@ -329,6 +396,26 @@ int main(int argc, char** argv) {
   supervised.template operator()<GruCell>("b decision GRU training step", decision_run, gru_init, 581.8e6);
   ours.push_back({"c fixed-point Adam step", "GPU, 10000 x 100", finder_step<cuda>(gpu, 100), 1212e6});
   cpu_rows.push_back({"c fixed-point Adam step", finder_step<cpu>(host, 20)});
+  // d: LFADS. Both backends start from the same seeds, so their first
+  // steps' losses agree (tests/cuda/test_cuda_lfads.cpp checks it closely).
+  const std::string lfads_train = "d LFADS training step", lfads_posterior = "d LFADS posterior 2048 x 128";
+  {
+    LfadsStep<cuda> on_gpu(gpu);
+    LfadsStep<cpu> on_cpu(host);
+    const double gpu_first = on_gpu(gpu), cpu_first = on_cpu(host);
+    fmt::print("{}: first step's loss on the GPU {:.6g}, on the CPU {:.6g} (relative difference {:.2g})\n",
+               lfads_train, gpu_first, cpu_first, std::abs(gpu_first - cpu_first) / std::abs(cpu_first));
+    const double flops = lfads_flops(on_gpu.config());
+    ours.push_back({lfads_train, "GPU, eager", bench::time_ms([&] { on_gpu(gpu); }, 10, 100), flops});
+    cpu_rows.push_back({lfads_train, bench::time_ms([&] { on_cpu(host); }, 3, 20)});
+    // 2048 trials, 128 samples each in batches of 128 (one trial a pass),
+    // the averages downloaded: one timed run, as bench_lfads times it.
+    Rng rng(3);
+    const SpikeTrials<float> trials = lfads_trials(rng, 2048, on_gpu.config().data_dim);
+    ours.push_back({lfads_posterior, "GPU, eager", bench::time_ms([&] {
+                      posterior_average<cuda, float>(gpu, on_gpu.model(), trials, 128, batch, rng);
+                    }, 0, 1), 0.0});
+  }
   ours.push_back({"e FORCE training pass", "GPU, 300 steps", force_pass<cuda>(gpu, 30), 468.6e6});
   cpu_rows.push_back({"e FORCE training pass", force_pass<cpu>(host, 10)});
 
@@ -345,6 +432,13 @@ int main(int argc, char** argv) {
       {"c fixed-point Adam step", "c_fixed_point_adam_step", "JAX jit"},
       {"e FORCE training pass", "e_force_train_pass_300", "torch CUDA, in-place (mv, addr_)"},
       {"e FORCE training pass", "e_force_train_pass_300", "JAX jit, lax.scan"},
+      {lfads_train, "d_lfads_train", "torch CUDA, hand loop + autograd"},
+  };
+  // Fixed marks (workload, label, ms): the issue's aim and the tutorial's
+  // own GPU (SPEC).
+  const std::vector<std::tuple<std::string, std::string, double>> marks = {
+      {lfads_train, "aim (issue)", 5.0},
+      {lfads_train, "tutorial 2019 GPU (SPEC)", 50.0},
   };
   std::vector<bench::Row> rows;
   for (const auto& mine : ours) {
@@ -355,6 +449,10 @@ int main(int argc, char** argv) {
     for (const auto& [workload, timing] : cpu_rows)
       if (workload == mine.workload)
         rows.push_back({mine.workload, mine.label, mine.timing, cpu_label, timing.median_ms, mine.flops});
+    for (const auto& [workload, label, ms] : marks)
+      if (workload == mine.workload) rows.push_back({mine.workload, mine.label, mine.timing, label, ms, mine.flops});
+    if (rows.empty() || rows.back().workload != mine.workload || rows.back().ours_label != mine.label)
+      rows.push_back({mine.workload, mine.label, mine.timing, "-", std::nullopt, mine.flops});
   }
   fmt::print("\nGPU: {}; CPU: {} threads\n", prop.name, omp_get_max_threads());
   bench::report(rows, json);

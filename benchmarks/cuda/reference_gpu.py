@@ -3,7 +3,7 @@ the same GPU, timed as ../../shared/reference times them on the CPU (warm-up
 steps, then the median of timed steps; every step ends with a device
 synchronisation, so its time is the whole step).
 
-    python3 reference_gpu.py --json out.json [--device cuda|cpu] [--only a,b,c,e] [--quick]
+    python3 reference_gpu.py --json out.json [--device cuda|cpu] [--only a,b,c,d,e] [--quick]
 
 Workloads (the tutorials' equations and hyperparameters, SPEC.md; written
 from the equations, like the CPU reference):
@@ -13,6 +13,13 @@ from the equations, like the CPU reference):
      readout at the last step; lr 0.04 * 0.9999^i, L2 2e-5
   c  one Adam step of the fixed-point finder on 10000 candidates of a
      random GRU (n 100): q = mean (h - F(h))^2, lr 0.2 * 0.9999^i, eps 1e-5
+  d  LFADS training step at the tutorial's sizes (B 128, T 25, D 100,
+     encoder/controller/generator 128, factors 32, one inferred input):
+     the equations of ../../shared/reference/wl_lfads.py (dropout 0.98,
+     sampled IC and inferred inputs, normed factors, Poisson NLL, the KL of
+     the IC and the sampled AR(1) KL, L2 2e-5 on every parameter); Adam eps
+     0.1, lr 0.05 * 0.9999^i, clip 10, the KL warm-up; spikes Poisson with
+     rates in [0.5, 3] per bin. PyTorch only (hand loop + autograd).
   e  one FORCE training pass: ESN n 500, m 20, 300 Euler steps with RLS
      after each, P and wO carried from pass to pass
 Variants: PyTorch eager (the tutorial's loop with autograd; for a and b also
@@ -43,6 +50,9 @@ INTEGRATOR = dict(lr0=0.025, decay=0.99975, eps=0.1, l2=2e-4, g=0.85)
 DECISION = dict(lr0=0.04, decay=0.9999, eps=0.1, l2=2e-5)
 FINDER = dict(points=10000, trials=400, lr0=0.2, decay=0.9999, eps=1e-5)
 FORCE = dict(n=500, m=20, steps=300, dt_over_tau=0.1, g_teacher=1.8, g=1.5)
+LFADS = dict(data=100, enc=128, con=128, gen=128, factors=32, ii=1, var_min=0.001, l2=2e-5,
+             ic_prior_var=0.1, ar_mean=0.0, ar_tau=1.0, ar_noise_var=0.1, keep=0.98,
+             lr0=0.05, decay=0.9999, eps=0.1, warmup=(500.0, 1000.0, 0.01, 1.0))
 
 
 def timed(step, warmup, samples, sync):
@@ -132,6 +142,57 @@ def finder_problem(rng):
         h = gru_step_np(p, h, x[:, t:t + 1])
         states.append(h)
     return p, np.stack(states, 1).reshape(-1, N).astype(np.float32)
+
+
+def lfads_batches(rng, count=8):
+    """count spike batches (B, T, data): Poisson, rates uniform in [0.5, 3]."""
+    shape = (B, T, LFADS["data"])
+    return [rng.poisson(0.5 + 2.5 * rng.random(shape)).astype(np.float32) for _ in range(count)]
+
+
+def lfads_params(rng):
+    """The tutorial's initial LFADS parameters (lfads_params), flat names:
+    GRUs as gru_params (h0 = 0, biases 0), affine maps N/sqrt(fan-in) with
+    zero biases, the priors at their configured values."""
+    hp = LFADS
+    D, E, C, G, Fd, I = hp["data"], hp["enc"], hp["con"], hp["gen"], hp["factors"], hp["ii"]
+    p = {}
+
+    def gru(prefix, n, u):
+        def cols(rows):
+            return np.concatenate([rng.standard_normal((rows, n)) / math.sqrt(n),
+                                   rng.standard_normal((rows, u)) / math.sqrt(u)], axis=1)
+        p.update({prefix + "h0": np.zeros(n), prefix + "wRUHX": cols(2 * n), prefix + "wCHX": cols(n),
+                  prefix + "bRU": np.zeros(2 * n), prefix + "bC": np.zeros(n)})
+
+    def affine(prefix, o, u, bias=True):
+        p[prefix + "w"] = rng.standard_normal((o, u)) / math.sqrt(u)
+        if bias:
+            p[prefix + "b"] = np.zeros(o)
+
+    gru("enc_fwd/", E, D)
+    gru("enc_bwd/", E, D)
+    affine("gen_ic/", 2 * G, 2 * E)
+    p["ic_prior/mean"] = np.zeros(G)
+    p["ic_prior/logvar"] = np.full(G, math.log(hp["ic_prior_var"]))
+    gru("con/", C, 2 * E + Fd)
+    affine("con_out/", 2 * I, C)
+    p["ii_prior/mean"] = np.full(I, hp["ar_mean"])
+    p["ii_prior/logatau"] = np.full(I, math.log(hp["ar_tau"]))
+    p["ii_prior/lognvar"] = np.full(I, math.log(hp["ar_noise_var"]))
+    gru("gen/", G, I)
+    affine("factors/", Fd, G, bias=False)
+    affine("logrates/", D, Fd)
+    return {k: v.astype(np.float32) for k, v in p.items()}
+
+
+def kl_warmup(i):
+    start, end, lo, hi = LFADS["warmup"]
+    if i < start:
+        return lo
+    if i > end:
+        return hi
+    return (hi - lo) * (i - start) / (end - start) + lo
 
 
 def force_problem(rng):
@@ -259,6 +320,79 @@ def torch_rows(only, device, warmup, samples):
         opt, sched = optimizer([H], FINDER)
         step = train_step([H], opt, sched, lambda i: torch.mean((H - gru_cell(p, H, zero)) ** 2), clip=None)
         rows.append(row("c_fixed_point_adam_step", name + ", autograd + Adam", timed(step, warmup, samples, sync)))
+    if "d" in only:
+        hp = LFADS
+        vmin, keep, G, I = hp["var_min"], hp["keep"], hp["gen"], hp["ii"]
+        log_2pi = math.log(2.0 * math.pi)
+        rng = np.random.default_rng(0)
+        torch.manual_seed(0)  # dropout and the samples draw from torch's generator
+        data = [on(x) for x in lfads_batches(rng)]
+        p = {k: on(v).requires_grad_(True) for k, v in lfads_params(rng).items()}
+        sub = lambda prefix: {k[len(prefix):]: v for k, v in p.items() if k.startswith(prefix)}
+        enc_fwd, enc_bwd, con, gen = sub("enc_fwd/"), sub("enc_bwd/"), sub("con/"), sub("gen/")
+        drop = lambda x: F.dropout(x, p=1.0 - keep, training=True)
+
+        def sample(mean, logvar):
+            return mean + torch.exp(0.5 * torch.log(torch.exp(logvar) + vmin)) * torch.randn_like(mean)
+
+        def log_likelihood(z, mean, logvar, varmin):
+            # The seed's: the leading logvar is not var_min adjusted, the scale is.
+            scale = torch.exp(0.5 * torch.log(torch.exp(logvar) + varmin))
+            return -0.5 * (logvar + log_2pi + ((z - mean) / scale) ** 2)
+
+        def lfads_loss(i):
+            x = data[i % len(data)]
+            # Encoder: a bidirectional GRU over the dropped-out data.
+            xd = drop(x)
+            h = enc_fwd["h0"].expand(B, -1)
+            fwd = []
+            for t in range(T):
+                h = gru_cell(enc_fwd, h, xd[:, t])
+                fwd.append(h)
+            h = enc_bwd["h0"].expand(B, -1)
+            bwd = [None] * T
+            for t in reversed(range(T)):
+                h = gru_cell(enc_bwd, h, xd[:, t])
+                bwd[t] = h
+            xenc = drop(torch.cat([torch.stack(fwd, 1), torch.stack(bwd, 1)], 2))
+            ends = drop(torch.cat([bwd[0], fwd[-1]], 1))
+            ic_mean, ic_logvar = F.linear(ends, p["gen_ic/w"], p["gen_ic/b"]).chunk(2, 1)
+            # Decoder: controller -> inferred input -> generator -> factors.
+            c = con["h0"].expand(B, -1)
+            g = sample(ic_mean, ic_logvar)
+            f = torch.zeros(B, hp["factors"], device=dev)
+            wf = p["factors/w"] / torch.sqrt(torch.sum(p["factors/w"] ** 2, dim=1, keepdim=True))
+            ii_means, ii_logvars, factors = [], [], []
+            for t in range(T):
+                c = gru_cell(con, c, torch.cat([xenc[:, t], f], 1))
+                ii_mean, ii_logvar = F.linear(c, p["con_out/w"], p["con_out/b"]).chunk(2, 1)
+                g = drop(gru_cell(gen, g, sample(ii_mean, ii_logvar)))
+                f = F.linear(g, wf)
+                ii_means.append(ii_mean)
+                ii_logvars.append(ii_logvar)
+                factors.append(f)
+            lograte = F.linear(torch.stack(factors, 1), p["logrates/w"], p["logrates/b"])
+            # Losses, summed over time and dimensions, averaged over trials.
+            nll = -(x * lograte - torch.exp(lograte)).sum() / B
+            lv = torch.log(torch.exp(ic_logvar) + vmin)
+            plv = torch.log(torch.exp(p["ic_prior/logvar"]) + vmin)
+            kl_ic = (0.5 * (plv - lv + torch.exp(lv - plv)
+                            + ((ic_mean - p["ic_prior/mean"]) / torch.exp(0.5 * plv)) ** 2 - 1.0)).sum() / B
+            mean, logvar = torch.stack(ii_means, 1), torch.stack(ii_logvars, 1)
+            lognvar = torch.log(torch.exp(p["ii_prior/lognvar"] + vmin))  # as the seed writes it
+            phi = torch.exp(-torch.exp(-p["ii_prior/logatau"]))
+            logprocvar = lognvar - (torch.log(1 - phi) + torch.log(1 + phi))
+            z = sample(mean, logvar)
+            logq = log_likelihood(z, mean, logvar, vmin).sum()
+            logp = (log_likelihood(z[:, 0], p["ii_prior/mean"], logprocvar, 0.0).sum()
+                    + log_likelihood(z[:, 1:], p["ii_prior/mean"] + phi * z[:, :-1], lognvar, 0.0).sum())
+            kl_ii = (logq - logp) / B
+            return nll + kl_warmup(i) * (kl_ic + kl_ii) + l2(p.values(), hp["l2"])
+
+        params = list(p.values())
+        opt, sched = optimizer(params, hp)
+        times = timed(train_step(params, opt, sched, lfads_loss), warmup, samples, sync)
+        rows.append(row("d_lfads_train", name + ", hand loop + autograd", times))
     if "e" in only:
         rng = np.random.default_rng(0)
         student, targets = force_problem(rng)
@@ -415,7 +549,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", help="write the rows here")
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
-    ap.add_argument("--only", default="a,b,c,e")
+    ap.add_argument("--only", default="a,b,c,d,e")
     ap.add_argument("--quick", action="store_true", help="few steps: a smoke test, not for reporting")
     args = ap.parse_args()
     if args.device == "cpu":

@@ -70,12 +70,43 @@
     (ctx, x, x, s, y))                                                                                  \
   X(void, add_diagonal_blocks, (ConstView<S> v, MatrixView<S> y), (ctx, x, y))
 
+// LFADS (lfads/): dropout, reparameterised sampling, the two KL terms, the
+// Poisson likelihood and the normed-linear factors. Sums come back scaled;
+// gradients are written (overwrite) scaled by the same factor, except
+// gaussian_sample_backward, which adds.
+#define CTD_LFADS_OPS(X, S)                                                                             \
+  X(void, fill_dropout_mask, (MatrixView<S> mask, S keep_rate, Rng & rng), (ctx, y, s, rng))            \
+  X(void, multiply, (ConstView<S> a, ConstView<S> b, MatrixView<S> y), (ctx, x, x, y))                  \
+  X(void, exp, (ConstView<S> x, MatrixView<S> y), (ctx, x, y))                                          \
+  X(void, gaussian_sample,                                                                              \
+    (ConstView<S> mean, ConstView<S> logvar, ConstView<S> eps, S var_min, MatrixView<S> z),             \
+    (ctx, x, x, x, s, y))                                                                               \
+  X(void, gaussian_sample_backward,                                                                     \
+    (ConstView<S> dz, ConstView<S> logvar, ConstView<S> eps, S var_min, MatrixView<S> d_mean,           \
+     MatrixView<S> d_logvar),                                                                           \
+    (ctx, x, x, x, s, y, y))                                                                            \
+  X(S, kl_gauss_gauss,                                                                                  \
+    (ConstView<S> mean, ConstView<S> logvar, ConstView<S> prior_mean, ConstView<S> prior_logvar,        \
+     S var_min, S scale, MatrixView<S> d_mean, MatrixView<S> d_logvar, MatrixView<S> d_prior_logvar),   \
+    (ctx, x, x, x, x, s, s, y, y, y))                                                                   \
+  X(S, kl_gauss_ar1,                                                                                    \
+    (ConstView<S> mean, ConstView<S> logvar, ConstView<S> eps, ConstView<S> ar_mean,                    \
+     ConstView<S> ar_logatau, ConstView<S> ar_lognvar, S var_min, S scale, Index steps,                 \
+     MatrixView<S> d_mean, MatrixView<S> d_logvar, MatrixView<S> d_prior),                              \
+    (ctx, x, x, x, x, x, x, s, s, i, y, y, y))                                                          \
+  X(S, poisson_nll, (ConstView<S> lograte, ConstView<S> counts, S scale, MatrixView<S> d_lograte),      \
+    (ctx, x, x, s, y))                                                                                  \
+  X(void, normalize_rows, (ConstView<S> w, MatrixView<S> norms, MatrixView<S> w_hat), (ctx, x, y, y))   \
+  X(void, normalize_rows_backward,                                                                      \
+    (ConstView<S> d_w_hat, ConstView<S> w_hat, ConstView<S> norms, MatrixView<S> d_w), (ctx, x, x, x, y))
+
 // Every family, for whoever must cover them all.
 #define CTD_FUSED_OPS(X, S) \
   CTD_CORE_OPS(X, S)        \
   CTD_GRU_OPS(X, S)         \
   CTD_LSTM_OPS(X, S)        \
   CTD_ESN_OPS(X, S)         \
-  CTD_ANALYSIS_OPS(X, S)
+  CTD_ANALYSIS_OPS(X, S)    \
+  CTD_LFADS_OPS(X, S)
 
 #define CTD_UNPAREN(...) __VA_ARGS__

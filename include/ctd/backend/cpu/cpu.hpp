@@ -11,10 +11,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include <Eigen/Core>
 #include <omp.h>
 
+#include "ctd/core/ar1_kl.hpp"
 #include "ctd/core/backend.hpp"
 #include "ctd/core/error.hpp"
 
@@ -397,6 +399,129 @@ struct cpu {
     const Index r = v.rows;
     for (Index p = 0; p < v.cols; ++p)
       for (Index i = 0; i < r; ++i) y.data[i + (p * r + i) * y.ld] += v.data[i + p * v.ld];
+  }
+
+  // ---- LFADS ------------------------------------------------------------------
+  // mask = Bernoulli(keep_rate) / keep_rate (all ones when keep_rate >= 1),
+  // draw i + j * rows of the rng's counter for element (i, j), so a device
+  // fill draws the same mask and the columns can be filled in parallel.
+  template <class S>
+  static void fill_dropout_mask(context& ctx, MatrixView<S> mask, S keep_rate, Rng& rng) {
+    if (keep_rate >= S(1)) return fill(ctx, mask, S(1));
+    const std::uint64_t seed = rng.seed, first = rng.counter;
+    const S kept = S(1) / keep_rate;
+    parallel_for(ctx, mask.cols, [&](Index j) {
+      for (Index i = 0; i < mask.rows; ++i)
+        mask.data[i + j * mask.ld] =
+            Rng::uniform_at(seed, first + std::uint64_t(i + j * mask.rows)) < double(keep_rate) ? kept : S(0);
+    });
+    rng.counter += std::uint64_t(mask.size());
+  }
+  // y = a * b, element-wise (dropout and its backward).
+  template <class S>
+  static void multiply(context&, ConstView<S> a, ConstView<S> b, MatrixView<S> y) {
+    for (Index j = 0; j < y.cols; ++j) col(y, j) = col(a, j) * col(b, j);
+  }
+  template <class S>
+  static void exp(context&, ConstView<S> x, MatrixView<S> y) {
+    for (Index j = 0; j < y.cols; ++j) col(y, j) = col(x, j).exp();
+  }
+  // z = mean + sqrt(exp(logvar) + var_min) * eps: the variance-floored
+  // reparameterised sample.
+  template <class S>
+  static void gaussian_sample(context&, ConstView<S> mean, ConstView<S> logvar, ConstView<S> eps, S var_min,
+                              MatrixView<S> z) {
+    for (Index j = 0; j < z.cols; ++j)
+      col(z, j) = col(mean, j) + (col(logvar, j).exp() + var_min).sqrt() * col(eps, j);
+  }
+  // d_mean += dz; d_logvar += dz * eps * exp(logvar) / (2 sqrt(exp(logvar) + var_min)).
+  template <class S>
+  static void gaussian_sample_backward(context&, ConstView<S> dz, ConstView<S> logvar, ConstView<S> eps,
+                                       S var_min, MatrixView<S> d_mean, MatrixView<S> d_logvar) {
+    for (Index j = 0; j < dz.cols; ++j) {
+      const auto v = col(logvar, j).exp();
+      col(d_mean, j) += col(dz, j);
+      col(d_logvar, j) += col(dz, j) * col(eps, j) * S(0.5) * v / (v + var_min).sqrt();
+    }
+  }
+  // scale * sum of KL(N(mean, e^logvar + var_min) || N(prior_mean,
+  // e^prior_logvar + var_min)) over every element (the prior's (rows x 1)
+  // broadcast over columns), as the tutorial's kl_gauss_gauss. Writes the
+  // scaled gradients for mean and logvar and, per element, for the prior's
+  // logvar (the prior mean's is minus d_mean's row sums).
+  template <class S>
+  static S kl_gauss_gauss(context&, ConstView<S> mean, ConstView<S> logvar, ConstView<S> prior_mean,
+                          ConstView<S> prior_logvar, S var_min, S scale, MatrixView<S> d_mean,
+                          MatrixView<S> d_logvar, MatrixView<S> d_prior_logvar) {
+    double total = 0;
+    const auto pv = col(prior_logvar, 0).exp(), pm = col(prior_mean, 0);
+    const Eigen::Array<S, Eigen::Dynamic, 1> p_var = pv + var_min, p_lv = p_var.log();
+    for (Index j = 0; j < mean.cols; ++j) {
+      const auto v = col(logvar, j).exp();
+      const Eigen::Array<S, Eigen::Dynamic, 1> var = v + var_min, ratio = var / p_var,
+                                               diff = col(mean, j) - pm, d2 = diff.square() / p_var;
+      total += double((p_lv - var.log() + ratio + d2 - S(1)).sum());
+      col(d_mean, j) = scale * diff / p_var;
+      col(d_logvar, j) = scale * S(0.5) * (ratio - S(1)) * v / var;
+      col(d_prior_logvar, j) = scale * S(0.5) * (S(1) - ratio - d2) * pv / p_var;
+    }
+    return scale * S(0.5 * total);
+  }
+  // scale * the one-sample KL of the posterior q(z) (mean, logvar: (I x T*B),
+  // time-major blocks of B columns) against the AR(1) prior, summed over
+  // time, dimensions and trials, exactly as the tutorial's kl_gauss_ar1: z
+  // = gaussian_sample(mean, logvar, eps); log q with the unfloored logvar
+  // in front; noise log-variance lognvar + var_min (the seed's
+  // log(exp(lognvar + var_min))), phi = exp(-exp(-logatau)), process
+  // log-variance = that - log(1 - phi^2), and log p(z_t | z_{t-1}) =
+  // log N(z_t; mean + phi z_{t-1}, noise variance). Writes the scaled
+  // gradients for mean and logvar (I x T*B) and, per (dimension, trial),
+  // the prior's in d_prior (3I x B: mean, logatau, lognvar rows).
+  template <class S>
+  static S kl_gauss_ar1(context&, ConstView<S> mean, ConstView<S> logvar, ConstView<S> eps, ConstView<S> ar_mean,
+                        ConstView<S> ar_logatau, ConstView<S> ar_lognvar, S var_min, S scale, Index steps,
+                        MatrixView<S> d_mean, MatrixView<S> d_logvar, MatrixView<S> d_prior) {
+    const Index dims = mean.rows, trials = steps > 0 ? mean.cols / steps : 0;
+    double total = 0;
+    for (Index b = 0; b < trials; ++b)
+      for (Index i = 0; i < dims; ++i) {
+        const auto series = [&](auto v) {
+          return Series<std::remove_pointer_t<decltype(v.data)>>{v.data + i + b * v.ld, trials * v.ld};
+        };
+        S* prior = d_prior.data + b * d_prior.ld;
+        total += double(ar1_kl_trial<S>(series(mean), series(logvar), series(eps), ar_mean.data[i],
+                                        ar_logatau.data[i], ar_lognvar.data[i], var_min, scale, steps,
+                                        series(d_mean), series(d_logvar), prior[i], prior[dims + i],
+                                        prior[2 * dims + i]));
+      }
+    return S(total);
+  }
+  // scale * sum(exp(lograte) - counts * lograte): the Poisson negative log
+  // likelihood without its log(counts!) term; d_lograte = scale * (exp(lograte) - counts).
+  template <class S>
+  static S poisson_nll(context&, ConstView<S> lograte, ConstView<S> counts, S scale, MatrixView<S> d_lograte) {
+    double total = 0;
+    for (Index j = 0; j < lograte.cols; ++j) {
+      const auto lr = col(lograte, j), x = col(counts, j);
+      const Eigen::Array<S, Eigen::Dynamic, 1> rate = lr.exp();
+      total += double((rate - x * lr).sum());
+      col(d_lograte, j) = scale * (rate - x);
+    }
+    return scale * S(total);
+  }
+  // w_hat = w with unit-norm rows; norms (rows x 1) = the rows' norms.
+  template <class S>
+  static void normalize_rows(context&, ConstView<S> w, MatrixView<S> norms, MatrixView<S> w_hat) {
+    map(norms).col(0) = map(w).rowwise().norm();
+    map(w_hat) = map(norms).col(0).asDiagonal().inverse() * map(w);
+  }
+  // d_w = (d_w_hat - w_hat * rowsum(d_w_hat * w_hat)) / norms.
+  template <class S>
+  static void normalize_rows_backward(context&, ConstView<S> d_w_hat, ConstView<S> w_hat, ConstView<S> norms,
+                                      MatrixView<S> d_w) {
+    const Eigen::Matrix<S, Eigen::Dynamic, 1> along = map(d_w_hat).cwiseProduct(map(w_hat)).rowwise().sum();
+    map(d_w) = map(norms).col(0).asDiagonal().inverse() *
+               (map(d_w_hat) - along.asDiagonal() * map(w_hat));
   }
 };
 

@@ -5,6 +5,7 @@
 // streams of work. A context uses the device that is current when it is
 // made.
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -54,6 +55,8 @@ class CudaContext {
     CTD_CUDA_CHECK(cublasSetPointerMode(blas, CUBLAS_POINTER_MODE_HOST));
     reduction_partials_ = device_buffer(2 * max_reduction_blocks * sizeof(double));
     reduction_result_ = device_buffer(2 * sizeof(double));
+    replay_counter_ = device_buffer(sizeof(std::uint64_t));
+    CTD_CUDA_CHECK(cudaMemset(replay_counter_.get(), 0, sizeof(std::uint64_t)));
     void* pinned = nullptr;
     CTD_CUDA_CHECK(cudaMallocHost(&pinned, 2 * sizeof(double)));
     host_result_.reset(static_cast<double*>(pinned));
@@ -69,6 +72,22 @@ class CudaContext {
   double* reduction_partials() const { return static_cast<double*>(reduction_partials_.get()); }
   double* reduction_result() const { return static_cast<double*>(reduction_result_.get()); }
   double* host_result() const { return host_result_.get(); }
+
+  // Random fills recorded into a CUDA graph (see kernels.cu, "random
+  // draws"). A fill's seed and counter are kernel arguments, frozen when
+  // it is recorded, so replays would all draw the same numbers. A recorded
+  // fill therefore also reads this device counter, which the recording
+  // itself advances once per replay, and mixes it into its seed. Fills
+  // outside a capture never read it and draw the CPU backend's numbers.
+  std::uint64_t* replay_counter() const { return static_cast<std::uint64_t*>(replay_counter_.get()); }
+  // True once per capture sequence (cudaStreamGetCaptureInfo's id): for its
+  // first random fill, which records the counter's advance before itself.
+  bool first_draw_of_capture(unsigned long long capture_id) {
+    if (has_capture_id_ && capture_id == capture_id_) return false;
+    has_capture_id_ = true;
+    capture_id_ = capture_id;
+    return true;
+  }
 
  private:
   // 32 MiB: what NVIDIA recommends for Hopper.
@@ -103,8 +122,10 @@ class CudaContext {
   std::unique_ptr<CUstream_st, StreamRelease> stream_;
   DeviceBuffer blas_workspace_;
   std::unique_ptr<cublasContext, BlasRelease> blas_;
-  DeviceBuffer reduction_partials_, reduction_result_;
+  DeviceBuffer reduction_partials_, reduction_result_, replay_counter_;
   std::unique_ptr<double, PinnedRelease> host_result_;
+  bool has_capture_id_ = false;
+  unsigned long long capture_id_ = 0;
 };
 
 }  // namespace ctd

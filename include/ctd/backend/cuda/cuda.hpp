@@ -13,7 +13,7 @@
 //
 // Memory is plain cudaMalloc (never managed memory); everything runs on the
 // context's stream in order. Operations that return a scalar (sum_squares,
-// dot, masked_mse) wait for it; copies to and from the host wait too, so a
+// dot, masked_mse and the LFADS losses) wait for it; copies to and from the host wait too, so a
 // host buffer may be reused as soon as they return. Everything else only
 // enqueues work.
 #include <algorithm>
@@ -145,11 +145,19 @@ struct cuda {
   //   CTD_CORE_OPS      storage, BLAS-1, reductions, broadcasts, Adam, fills
   //                     (reductions sum in double in a fixed order: the same
   //                     inputs give the same bits; fill_normal draws the
-  //                     CPU's numbers from the same counters)
+  //                     CPU's numbers from the same counters, except when
+  //                     recorded into a CudaGraph: then every replay draws
+  //                     new numbers, see kernels.cu's "random draws")
   //   CTD_GRU_OPS       the tutorials' GRU passes
   //   CTD_LSTM_OPS      the LSTM passes
   //   CTD_ESN_OPS       the ESN's Euler step
   //   CTD_ANALYSIS_OPS  fixed-point speeds and batched Jacobian blocks
+  //   CTD_LFADS_OPS     dropout masks (drawn as fill_normal's numbers are),
+  //                     reparameterised samples, the KL terms (the AR(1) one
+  //                     a thread per dimension and trial, core/ar1_kl.hpp),
+  //                     the Poisson likelihood and row normalisation (a
+  //                     thread per row); the three losses reduce like
+  //                     masked_mse and wait for their sum
 #define CTD_CUDA_DECLARE(ret, name, params, args) \
   template <class S>                              \
   static ret name(context& ctx, CTD_UNPAREN params);

@@ -6,7 +6,10 @@
 // once (e.g. a cell's forward over T steps) and replaying it as a CUDA graph
 // submits all of them at once. A replay repeats exactly what was recorded:
 // the same buffers, shapes and scalars (new data in the same buffers is
-// fine; workspaces must not be reallocated in between). Operations that
+// fine; workspaces must not be reallocated in between). Random fills are
+// the exception: a recorded fill_normal or fill_dropout_mask draws new
+// numbers at every replay (the context's replay counter, see kernels.cu),
+// where an eager fill draws the CPU backend's. Operations that
 // return a value to the host (sum_squares, dot, masked_mse, host copies)
 // cannot be recorded: capturing one throws.
 #include <cstddef>

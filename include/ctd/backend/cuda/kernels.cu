@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 
 #include "ctd/backend/cuda/cuda.hpp"
+#include "ctd/core/ar1_kl.hpp"
 
 namespace ctd {
 namespace {
@@ -37,6 +38,10 @@ __device__ float device_tanh(float x) { return tanhf(x); }
 __device__ double device_tanh(double x) { return tanh(x); }
 __device__ float device_sqrt(float x) { return sqrtf(x); }
 __device__ double device_sqrt(double x) { return sqrt(x); }
+__device__ float device_exp(float x) { return expf(x); }
+__device__ double device_exp(double x) { return exp(x); }
+__device__ float device_log(float x) { return logf(x); }
+__device__ double device_log(double x) { return log(x); }
 // sigma(x) through tanh, as the CPU backend computes it.
 template <class S>
 __device__ S device_sigmoid(S x) {
@@ -181,6 +186,54 @@ __global__ void column_sum_squares_kernel(ConstView<S> x, MatrixView<S> y) {
   }
 }
 
+// ---- random draws ------------------------------------------------------------
+// Where a random fill's draws come from. Eagerly, from the Rng's seed and
+// counters: draw for draw the CPU backend's numbers. While the context's
+// stream is being captured into a CUDA graph, seed and counter become
+// constants of the recorded kernel, and every replay would draw the same
+// numbers again (the same dropout masks and sampling noise at every
+// training step). So a recorded fill also reads ctx.replay_counter() on the
+// device, and the recording advances that counter by one per replay (a
+// one-thread kernel recorded before its first fill); replay r draws from
+// the seed mixed with r. The host counters still advance while recording,
+// so the fills of one replay differ from each other, and the counter only
+// grows, per context, so no two replays (of one graph or of several) draw
+// from the same seed. Mixing into the seed, not the counter, keeps a
+// replay's draws apart from any eager draw of the same Rng.
+struct DrawSource {
+  std::uint64_t seed;
+  const std::uint64_t* replay;  // null: an eager fill
+
+  __device__ std::uint64_t seed_now() const {
+    // Any fixed constant would do: it keeps the replays' seeds apart from
+    // those Rng::split derives with the same bits_at (seed, counter).
+    return replay ? Rng::bits_at(seed ^ 0x5265706C61794D78ULL, *replay) : seed;
+  }
+};
+
+__global__ void advance_replay_counter(std::uint64_t* counter) { ++*counter; }
+
+DrawSource draw_source(CudaContext& ctx, std::uint64_t seed) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  unsigned long long capture_id = 0;
+  CTD_CUDA_CHECK(cudaStreamGetCaptureInfo(ctx.stream(), &status, &capture_id));
+  if (status != cudaStreamCaptureStatusActive) return {seed, nullptr};
+  if (ctx.first_draw_of_capture(capture_id)) {
+    advance_replay_counter<<<1, 1, 0, ctx.stream()>>>(ctx.replay_counter());
+    CTD_CUDA_CHECK_LAUNCH("advance_replay_counter");
+  }
+  return {seed, ctx.replay_counter()};
+}
+
+// ---- LFADS helpers -------------------------------------------------------------
+
+// Trial b's series of dimension i in a (dims x steps*trials) view of
+// time-major blocks (column t * trials + b).
+template <class T>
+__device__ Series<T> trial_series(T* data, Index ld, Index i, Index b, Index trials) {
+  return {data + i + b * ld, trials * ld};
+}
+
 }  // namespace
 
 // ---- storage ------------------------------------------------------------------
@@ -299,17 +352,39 @@ void cuda::adam_update(context& ctx, MatrixView<S> x, ConstView<S> g, MatrixView
 
 // ---- random fills --------------------------------------------------------------
 
+// Element (i, j) takes draw i + j * rows of the counter, as on the CPU.
 template <class S>
 void cuda::fill_normal(context& ctx, MatrixView<S> y, S mean, S stddev, Rng& rng) {
-  const std::uint64_t seed = rng.seed, first = rng.counter;
+  if (y.size() == 0) return;
+  const DrawSource source = draw_source(ctx, rng.seed);
+  const std::uint64_t first = rng.counter;
   const Index rows = y.rows;
   for_each(
       ctx, y.rows, y.cols,
       [=] __device__(Index i, Index j) {
+        const std::uint64_t seed = source.seed_now();
         at(y, i, j) = mean + stddev * static_cast<S>(Rng::normal_at(seed, first + std::uint64_t(i + j * rows)));
       },
       "fill_normal");
   rng.counter += std::uint64_t(y.size());
+}
+
+template <class S>
+void cuda::fill_dropout_mask(context& ctx, MatrixView<S> mask, S keep_rate, Rng& rng) {
+  if (keep_rate >= S(1)) return fill(ctx, mask, S(1));  // no draws: the counter stays
+  if (mask.size() == 0) return;
+  const DrawSource source = draw_source(ctx, rng.seed);
+  const std::uint64_t first = rng.counter;
+  const Index rows = mask.rows;
+  const S kept = S(1) / keep_rate;
+  for_each(
+      ctx, mask.rows, mask.cols,
+      [=] __device__(Index i, Index j) {
+        const std::uint64_t seed = source.seed_now();
+        at(mask, i, j) = Rng::uniform_at(seed, first + std::uint64_t(i + j * rows)) < double(keep_rate) ? kept : S(0);
+      },
+      "fill_dropout_mask");
+  rng.counter += std::uint64_t(mask.size());
 }
 
 // ---- fused cell passes ------------------------------------------------------------
@@ -489,6 +564,143 @@ void cuda::add_diagonal_blocks(context& ctx, ConstView<S> v, MatrixView<S> y) {
   for_each(
       ctx, v.rows, v.cols, [=] __device__(Index i, Index p) { at(y, i, p * r + i) += at(v, i, p); },
       "add_diagonal_blocks");
+}
+
+// ---- LFADS -------------------------------------------------------------------------
+
+template <class S>
+void cuda::multiply(context& ctx, ConstView<S> a, ConstView<S> b, MatrixView<S> y) {
+  assert(a.rows == y.rows && a.cols == y.cols && b.rows == y.rows && b.cols == y.cols);
+  for_each(ctx, y.rows, y.cols, [=] __device__(Index i, Index j) { at(y, i, j) = at(a, i, j) * at(b, i, j); },
+           "multiply");
+}
+
+template <class S>
+void cuda::exp(context& ctx, ConstView<S> x, MatrixView<S> y) {
+  assert(x.rows == y.rows && x.cols == y.cols);
+  for_each(ctx, y.rows, y.cols, [=] __device__(Index i, Index j) { at(y, i, j) = device_exp(at(x, i, j)); }, "exp");
+}
+
+template <class S>
+void cuda::gaussian_sample(context& ctx, ConstView<S> mean, ConstView<S> logvar, ConstView<S> eps, S var_min,
+                           MatrixView<S> z) {
+  for_each(
+      ctx, z.rows, z.cols,
+      [=] __device__(Index i, Index j) {
+        at(z, i, j) = at(mean, i, j) + device_sqrt(device_exp(at(logvar, i, j)) + var_min) * at(eps, i, j);
+      },
+      "gaussian_sample");
+}
+
+template <class S>
+void cuda::gaussian_sample_backward(context& ctx, ConstView<S> dz, ConstView<S> logvar, ConstView<S> eps,
+                                    S var_min, MatrixView<S> d_mean, MatrixView<S> d_logvar) {
+  for_each(
+      ctx, dz.rows, dz.cols,
+      [=] __device__(Index i, Index j) {
+        const S d = at(dz, i, j), v = device_exp(at(logvar, i, j));
+        at(d_mean, i, j) += d;
+        at(d_logvar, i, j) += d * at(eps, i, j) * S(0.5) * v / device_sqrt(v + var_min);
+      },
+      "gaussian_sample_backward");
+}
+
+// One pass: each element's KL term goes into the reduction while the same
+// thread writes its three gradients.
+template <class S>
+S cuda::kl_gauss_gauss(context& ctx, ConstView<S> mean, ConstView<S> logvar, ConstView<S> prior_mean,
+                       ConstView<S> prior_logvar, S var_min, S scale, MatrixView<S> d_mean, MatrixView<S> d_logvar,
+                       MatrixView<S> d_prior_logvar) {
+  assert(prior_mean.rows == mean.rows && prior_logvar.rows == mean.rows);
+  reduce_on_device(
+      ctx, mean.rows, mean.cols,
+      [=] __device__(Index i, Index j) -> Sums {
+        const S pv = device_exp(prior_logvar.data[i]), p_var = pv + var_min, p_lv = device_log(p_var);
+        const S v = device_exp(at(logvar, i, j)), var = v + var_min, ratio = var / p_var;
+        const S diff = at(mean, i, j) - prior_mean.data[i], d2 = diff * diff / p_var;
+        at(d_mean, i, j) = scale * diff / p_var;
+        at(d_logvar, i, j) = scale * S(0.5) * (ratio - S(1)) * v / var;
+        at(d_prior_logvar, i, j) = scale * S(0.5) * (S(1) - ratio - d2) * pv / p_var;
+        return {double(p_lv - device_log(var) + ratio + d2 - S(1)), 0.0};
+      },
+      "kl_gauss_gauss");
+  return scale * S(0.5 * fetch_sums(ctx).first);
+}
+
+// One thread per (dimension, trial) runs core/ar1_kl.hpp's sweep over the
+// trial's steps, the CPU backend's body; the trials' KLs are reduced.
+template <class S>
+S cuda::kl_gauss_ar1(context& ctx, ConstView<S> mean, ConstView<S> logvar, ConstView<S> eps, ConstView<S> ar_mean,
+                     ConstView<S> ar_logatau, ConstView<S> ar_lognvar, S var_min, S scale, Index steps,
+                     MatrixView<S> d_mean, MatrixView<S> d_logvar, MatrixView<S> d_prior) {
+  const Index dims = mean.rows, trials = steps > 0 ? mean.cols / steps : 0;
+  assert(d_prior.rows == 3 * dims && d_prior.cols >= trials);
+  reduce_on_device(
+      ctx, dims, trials,
+      [=] __device__(Index i, Index b) -> Sums {
+        S* prior = d_prior.data + b * d_prior.ld;
+        const S kl = ar1_kl_trial<S>(
+            trial_series(mean.data, mean.ld, i, b, trials), trial_series(logvar.data, logvar.ld, i, b, trials),
+            trial_series(eps.data, eps.ld, i, b, trials), ar_mean.data[i], ar_logatau.data[i],
+            ar_lognvar.data[i], var_min, scale, steps, trial_series(d_mean.data, d_mean.ld, i, b, trials),
+            trial_series(d_logvar.data, d_logvar.ld, i, b, trials), prior[i], prior[dims + i],
+            prior[2 * dims + i]);
+        return {double(kl), 0.0};
+      },
+      "kl_gauss_ar1");
+  return S(fetch_sums(ctx).first);
+}
+
+template <class S>
+S cuda::poisson_nll(context& ctx, ConstView<S> lograte, ConstView<S> counts, S scale, MatrixView<S> d_lograte) {
+  assert(counts.rows == lograte.rows && counts.cols == lograte.cols);
+  reduce_on_device(
+      ctx, lograte.rows, lograte.cols,
+      [=] __device__(Index i, Index j) -> Sums {
+        const S lr = at(lograte, i, j), x = at(counts, i, j), rate = device_exp(lr);
+        at(d_lograte, i, j) = scale * (rate - x);
+        return {double(rate - x * lr), 0.0};
+      },
+      "poisson_nll");
+  return scale * S(fetch_sums(ctx).first);
+}
+
+// One thread per row (the factors' matrices are small: tens of rows); a
+// warp reads one column's consecutive rows at a time, coalesced. Sums in
+// double, then scales by the reciprocal as the CPU's inverse diagonal does.
+template <class S>
+void cuda::normalize_rows(context& ctx, ConstView<S> w, MatrixView<S> norms, MatrixView<S> w_hat) {
+  assert(norms.rows == w.rows && w_hat.rows == w.rows && w_hat.cols == w.cols);
+  const Index cols = w.cols;
+  for_each(
+      ctx, w.rows, 1,
+      [=] __device__(Index i, Index) {
+        double s = 0;
+        for (Index j = 0; j < cols; ++j) {
+          const double v = at(w, i, j);
+          s += v * v;
+        }
+        const S norm = device_sqrt(S(s)), inverse = S(1) / norm;
+        norms.data[i] = norm;
+        for (Index j = 0; j < cols; ++j) at(w_hat, i, j) = inverse * at(w, i, j);
+      },
+      "normalize_rows");
+}
+
+template <class S>
+void cuda::normalize_rows_backward(context& ctx, ConstView<S> d_w_hat, ConstView<S> w_hat, ConstView<S> norms,
+                                   MatrixView<S> d_w) {
+  assert(d_w_hat.rows == w_hat.rows && norms.rows == w_hat.rows && d_w.rows == w_hat.rows);
+  const Index cols = w_hat.cols;
+  for_each(
+      ctx, w_hat.rows, 1,
+      [=] __device__(Index i, Index) {
+        double s = 0;
+        for (Index j = 0; j < cols; ++j) s += double(at(d_w_hat, i, j)) * double(at(w_hat, i, j));
+        const S along = S(s), inverse = S(1) / norms.data[i];
+        for (Index j = 0; j < cols; ++j) at(d_w, i, j) = inverse * (at(d_w_hat, i, j) - along * at(w_hat, i, j));
+      },
+      "normalize_rows_backward");
 }
 
 // ---- the two scalars the library is instantiated for ---------------------------

@@ -1,0 +1,99 @@
+// One LFADS training step at the tutorial's sizes (B 128, T 25, D 100,
+// encoder/controller/generator 128, factors 32, one inferred input,
+// float32): forward, loss, backward, clipping and Adam with the KL warm-up
+// — one iteration of the tutorial's loop — against the PyTorch hand loop of
+// the same equations (../shared/reference/wl_lfads.py) run in the same
+// invocation; and the posterior sample-and-average of 2048 trials
+// (128 samples each, batched across trials).
+//
+//   bench_lfads [--json FILE] [--samples N] [--threads T] [--no-reference] [--posterior-trials N]
+#include <string>
+
+#include "common/harness.hpp"
+#include "ctd/backend/cpu/cpu.hpp"
+#include "ctd/lfads/posterior.hpp"
+#include "ctd/lfads/training.hpp"
+
+using namespace ctd;
+
+namespace {
+
+constexpr Index T = 25, batch = 128;
+
+// As the reference: random Poisson spikes with rates in [0.5, 3] per bin.
+SpikeTrials<float> random_trials(Rng& rng, Index trials, Index neurons) {
+  std::vector<float> counts(std::size_t(trials * T * neurons));
+  for (auto& c : counts) c = float(rng.poisson(0.5 + 2.5 * rng.uniform()));
+  return {trials, T, neurons, std::move(counts)};
+}
+
+// Dense FLOPs of a training step as the reference counts them (3x forward).
+double lfads_flops(const LfadsConfig& c) {
+  const auto gru = [](double n, double u) { return 2.0 * batch * 3 * n * (n + u); };
+  const double forward = T * (2 * gru(double(c.enc_dim), double(c.data_dim)) +
+                              gru(double(c.con_dim), double(2 * c.enc_dim + c.factors_dim)) +
+                              gru(double(c.gen_dim), double(c.ii_dim)) + 2.0 * batch * c.con_dim * 2 * c.ii_dim +
+                              2.0 * batch * c.gen_dim * c.factors_dim + 2.0 * batch * c.factors_dim * c.data_dim) +
+                         2.0 * batch * 2 * c.enc_dim * 2 * c.gen_dim;
+  return 3 * forward;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json = "bench_lfads.json";
+  int samples = 20, threads = omp_get_max_threads();
+  Index posterior_trials = 2048;
+  bool reference = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json" && i + 1 < argc) json = argv[++i];
+    else if (a == "--samples" && i + 1 < argc) samples = std::stoi(argv[++i]);
+    else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
+    else if (a == "--posterior-trials" && i + 1 < argc) posterior_trials = std::stol(argv[++i]);
+    else if (a == "--no-reference") reference = false;
+    else {
+      fmt::print(stderr,
+                 "usage: bench_lfads [--json FILE] [--samples N] [--threads T] [--no-reference] "
+                 "[--posterior-trials N]\n");
+      return 2;
+    }
+  }
+  const auto rows = reference ? bench::run_reference("d") : std::nullopt;
+  const LfadsConfig config;
+  std::vector<bench::Row> table;
+  for (int t : {1, threads}) {
+    if (t == 1 && threads == 1 && !table.empty()) break;
+    cpu::context ctx(t);
+    const std::string label = fmt::format("ctd cpu float32, {} thread{}", t, t > 1 ? "s" : "");
+    Rng rng(1);
+    Parameters<cpu, float> params(Lfads<cpu, float>::specs(config));
+    initialize_lfads<cpu, float>(ctx, params, config, rng);
+    const Lfads<cpu, float> model(config, params);
+    const SpikeTrials<float> trials = random_trials(rng, 8 * batch, config.data_dim);
+    LfadsTrainingLoss<cpu, float> loss(model, trials, batch);
+    TrainerOptions options = lfads_trainer_options(1);
+    Trainer<cpu, float> trainer(params, options);
+    Rng data_rng(2);
+    Index step = 0;
+    const auto train = bench::time_ms(
+        [&] {
+          loss(ctx, data_rng, step++);
+          clip_global_norm<cpu, float>(ctx, params.grads(), float(options.max_grad_norm));
+          trainer.adam().update(ctx, params.values(), params.grads());
+        },
+        3, samples);
+    table.push_back({"d LFADS train step", label, train, "PyTorch hand loop",
+                     bench::reference_ms(rows, "d_lfads_train", "hand loops + autograd (seed equations)"),
+                     lfads_flops(config)});
+    table.push_back({"d LFADS train step", label, train, "tutorial 2019 GPU (SPEC)", 50.0, lfads_flops(config)});
+    if (t == threads) {
+      const SpikeTrials<float> eval = random_trials(rng, posterior_trials, config.data_dim);
+      const auto posterior = bench::time_ms([&] { posterior_average(ctx, model, eval, 128, batch, rng); }, 0, 1);
+      table.push_back({"d LFADS posterior, " + std::to_string(posterior_trials) + " trials x 128 samples", label,
+                       posterior, "-", std::nullopt, 0.0});
+      break;
+    }
+  }
+  bench::report(table, json);
+}

@@ -1,0 +1,350 @@
+// lfads_integrator — the LFADS tutorial (SPEC §7): spikes from the trained
+// integrator RNN's states, LFADS trained on them, posterior sample-and-
+// average on the evaluation trials, and how well the inferred rates, inputs
+// and initial conditions match the truth.
+//
+//   integrator_rnn --out out/integrator_rnn            # makes data.h5
+//   lfads_integrator --data out/integrator_rnn/data.h5 --out out/lfads_integrator
+//   lfads_integrator --resume --out out/lfads_integrator
+//
+// Writes params.h5 (the tutorial's nested parameter dict), posterior.h5
+// (posterior averages of the evaluation trials beside the truth),
+// training.h5 (loss curves), checkpoint.h5 and summary.json.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <Eigen/Eigenvalues>
+#include <fmt/core.h>
+
+#include "common/cli.hpp"
+#include "common/json_file.hpp"
+#include "ctd/backend/cpu/cpu.hpp"
+#include "ctd/io/checkpoint.hpp"
+#include "ctd/io/h5_dict.hpp"
+#include "ctd/io/parameters_io.hpp"
+#include "ctd/lfads/posterior.hpp"
+#include "ctd/lfads/training.hpp"
+
+using namespace ctd;
+
+namespace {
+
+struct Options {
+  LfadsConfig model;
+  KlWarmup warmup;
+  TrainerOptions train = lfads_trainer_options();
+  Index batch = 128;
+  Index samples = 128;       // posterior samples per trial
+  Index eval_trials = 1000;  // evaluation trials scored (and written)
+  Index ic_fit_trials = 2048;  // training trials for the IC map's fit
+  double max_rate_hz = 80, dt = 1.0 / 25;
+  double train_fraction = 0.9;
+  std::filesystem::path data = "out/integrator_rnn/data.h5", out = "out/lfads_integrator";
+};
+
+// The integrator data set: its states become rates, the rates spikes.
+struct IntegratorData {
+  Index trials = 0, steps = 0, units = 0;
+  std::vector<float> rates;   // (trials, T, units): spikes per bin
+  std::vector<float> inputs;  // (trials, T)
+  std::vector<float> h0s;     // (trials, units)
+  SpikeTrials<float> spikes;
+};
+
+IntegratorData load_integrator_data(const std::filesystem::path& file, const Options& o, Rng& rng) {
+  const io::Dict d = io::read_h5(file);
+  const io::Array& hiddens = d.at("hiddens");
+  require(hiddens.shape.size() == 3 && hiddens.size() > 0,
+          file.string() + ": key 'hiddens': expected a (trials, T, units) array, found shape " +
+              std::to_string(hiddens.shape.size()) + "-d");
+  IntegratorData data;
+  data.trials = Index(hiddens.shape[0]);
+  data.steps = Index(hiddens.shape[1]);
+  data.units = Index(hiddens.shape[2]);
+  const auto N = std::size_t(data.trials), T = std::size_t(data.steps), n = std::size_t(data.units);
+  const std::vector<float> h = d.get<float>("hiddens", {N, T, n});
+  const std::vector<float> inputs = d.get<float>("inputs", {N, T, 1});
+  data.inputs.assign(inputs.begin(), inputs.end());
+  data.h0s = d.get<float>("h0s", {N, n});
+  // SPEC §7: rates = (h + 1)/2 * max rate * dt per bin; h is a tanh state.
+  data.rates.resize(h.size());
+  std::vector<float> counts(h.size());
+  for (std::size_t i = 0; i < h.size(); ++i) {
+    require(h[i] >= -1.0f && h[i] <= 1.0f, file.string() + ": key 'hiddens': expected tanh states in [-1, 1], found " +
+                                               std::to_string(h[i]) + " at flat index " + std::to_string(i));
+    data.rates[i] = float((h[i] + 1.0) / 2.0 * o.max_rate_hz * o.dt);
+    counts[i] = float(rng.poisson(data.rates[i]));
+  }
+  data.spikes = SpikeTrials<float>(data.trials, data.steps, data.units, std::move(counts));
+  return data;
+}
+
+// Squared Pearson correlation of two series (NaN when one is constant).
+double r2(const Eigen::ArrayXd& a, const Eigen::ArrayXd& b) {
+  const Eigen::ArrayXd x = a - a.mean(), y = b - b.mean();
+  const double sxx = (x * x).sum(), syy = (y * y).sum();
+  if (sxx <= 0 || syy <= 0) return std::nan("");
+  const double sxy = (x * y).sum();
+  return sxy * sxy / (sxx * syy);
+}
+
+// Mean over trials and neurons of the r^2 between estimated and true rates,
+// both (trials, T, neurons) in memory; NaNs (constant series) skipped.
+double mean_rate_r2(const float* estimate, const float* truth, Index trials, Index T, Index neurons) {
+  double sum = 0;
+  Index count = 0;
+  for (Index k = 0; k < trials; ++k)
+    for (Index d = 0; d < neurons; ++d) {
+      Eigen::ArrayXd a(T), b(T);
+      for (Index t = 0; t < T; ++t) {
+        a(t) = estimate[(k * T + t) * neurons + d];
+        b(t) = truth[(k * T + t) * neurons + d];
+      }
+      const double v = r2(a, b);
+      if (std::isfinite(v)) sum += v, ++count;
+    }
+  return count ? sum / double(count) : std::nan("");
+}
+
+// The baseline: the spikes projected on their top 2 principal components
+// (fit on the training spikes), as (trials, T, neurons).
+std::vector<float> pca_reconstruction(const SpikeTrials<float>& fit, const SpikeTrials<float>& eval, Index components) {
+  const Index D = fit.neurons;
+  const Eigen::Map<const Eigen::MatrixXf> X(fit.counts.data(), D, fit.trials * fit.steps);
+  const Eigen::VectorXd mean = X.cast<double>().rowwise().mean();
+  const Eigen::MatrixXd centred = X.cast<double>().colwise() - mean;
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(centred * centred.transpose());
+  const Eigen::MatrixXd P = eig.eigenvectors().rightCols(components);
+  const Eigen::Map<const Eigen::MatrixXf> E(eval.counts.data(), D, eval.trials * eval.steps);
+  const Eigen::MatrixXf R = ((P * (P.transpose() * (E.cast<double>().colwise() - mean))).colwise() + mean).cast<float>();
+  return std::vector<float>(R.data(), R.data() + R.size());
+}
+
+// R^2 of the true initial states predicted from the IC means by a linear
+// map (with offset) fit on the training trials; per unit, averaged.
+double ic_r2(const HostMatrix<float>& fit_ic, const Eigen::MatrixXd& fit_h0, const HostMatrix<float>& eval_ic,
+             const Eigen::MatrixXd& eval_h0) {
+  const auto design = [](const HostMatrix<float>& ic) {
+    Eigen::MatrixXd X(ic.cols(), ic.rows() + 1);
+    X << ic.transpose().cast<double>(), Eigen::VectorXd::Ones(ic.cols());
+    return X;
+  };
+  const Eigen::MatrixXd X = design(fit_ic);
+  const Eigen::MatrixXd W = (X.transpose() * X + 1e-6 * Eigen::MatrixXd::Identity(X.cols(), X.cols()))
+                                .ldlt().solve(X.transpose() * fit_h0.transpose());
+  const Eigen::MatrixXd prediction = design(eval_ic) * W, truth = eval_h0.transpose();
+  double sum = 0;
+  for (Index u = 0; u < truth.cols(); ++u) {
+    const double ss_tot = (truth.col(u).array() - truth.col(u).mean()).square().sum();
+    sum += 1 - (prediction.col(u) - truth.col(u)).squaredNorm() / std::max(ss_tot, 1e-12);
+  }
+  return sum / double(truth.cols());
+}
+
+// Mean losses over a set of trials with keep_rate 1 and the full KL weight.
+LfadsLosses evaluate(cpu::context& ctx, const Lfads<cpu, float>& model, const SpikeTrials<float>& trials, Index batch,
+                     Rng& rng) {
+  LfadsNoise<cpu, float> noise;
+  LfadsTape<cpu, float> tape;
+  Matrix<cpu, float> counts;
+  HostMatrix<float> host;
+  LfadsLosses mean;
+  Index seen = 0;
+  for (Index first = 0; first + batch <= trials.trials; first += batch) {
+    std::vector<Index> ids(static_cast<std::size_t>(batch));
+    for (Index k = 0; k < batch; ++k) ids[std::size_t(k)] = first + k;
+    trials.gather(ids, 1, host);
+    counts.resize(host.rows(), host.cols());
+    upload<cpu, float>(ctx, host, counts.view());
+    noise.draw(ctx, model.config(), trials.steps, batch, 1.0, rng);
+    const LfadsLosses l = model.forward(ctx, counts.view(), trials.steps, batch, noise, 1.0, tape);
+    mean.nll += l.nll, mean.kl_ic += l.kl_ic, mean.kl_ii += l.kl_ii, mean.l2 = l.l2;
+    ++seen;
+  }
+  if (seen) mean.nll /= double(seen), mean.kl_ic /= double(seen), mean.kl_ii /= double(seen);
+  return mean;
+}
+
+// A (trials*T x dim) posterior series as a (trials, T, dim) array.
+io::Array trials_array(const HostMatrix<float>& m, Index trials, Index T) {
+  return io::Array{{std::size_t(trials), std::size_t(T), std::size_t(m.rows())},
+                   std::vector<float>(m.data(), m.data() + m.size())};
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"Train LFADS on spikes from the integrator RNN's states (the LFADS tutorial) and infer its latent "
+               "rates, inputs and initial conditions"};
+  Options o;
+  LfadsConfig& m = o.model;
+  app.add_option("--data", o.data, "the integrator data set (integrator_rnn's data.h5)")->capture_default_str();
+  app.add_option("--out", o.out, "output folder")->capture_default_str();
+  app.add_option("--steps", o.train.steps, "training steps")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--batch", o.batch, "trials per batch")->capture_default_str()->check(examples::positive);
+  app.add_option("--seed", o.train.seed, "seed of the spikes, initialisation, batches and draws")->capture_default_str();
+  app.add_option("--lr0", o.train.adam.lr0, "initial learning rate")->capture_default_str()->check(examples::positive);
+  app.add_option("--decay", o.train.adam.decay, "learning-rate decay per step")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--adam-eps", o.train.adam.eps, "Adam's epsilon")->capture_default_str()->check(examples::positive);
+  app.add_option("--max-grad-norm", o.train.max_grad_norm, "global-norm clipping")->capture_default_str()->check(examples::positive);
+  app.add_option("--enc", m.enc_dim, "encoder units per direction")->capture_default_str()->check(examples::positive);
+  app.add_option("--con", m.con_dim, "controller units")->capture_default_str()->check(examples::positive);
+  app.add_option("--gen", m.gen_dim, "generator units")->capture_default_str()->check(examples::positive);
+  app.add_option("--factors", m.factors_dim, "factors")->capture_default_str()->check(examples::positive);
+  app.add_option("--ii", m.ii_dim, "inferred-input dimensions")->capture_default_str()->check(examples::positive);
+  app.add_option("--keep-rate", m.keep_rate, "dropout keep rate while training")->capture_default_str()->check(CLI::Range(1e-6, 1.0));
+  app.add_option("--l2", m.l2, "L2 penalty on all parameters")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--var-min", m.var_min, "variance floor")->capture_default_str()->check(examples::positive);
+  app.add_option("--ic-prior-var", m.ic_prior_var, "initial variance of the IC prior")->capture_default_str()->check(examples::positive);
+  app.add_option("--ar-tau", m.ar_tau, "initial AR(1) autocorrelation time")->capture_default_str()->check(examples::positive);
+  app.add_option("--ar-noise-var", m.ar_noise_var, "initial AR(1) noise variance")->capture_default_str()->check(examples::positive);
+  app.add_option("--kl-start", o.warmup.start, "step where the KL warm-up starts")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--kl-end", o.warmup.end, "step where it reaches --kl-max")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--kl-min", o.warmup.min, "KL weight before the warm-up")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--kl-max", o.warmup.max, "KL weight after it")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--samples", o.samples, "posterior samples per trial")->capture_default_str()->check(examples::positive);
+  app.add_option("--eval-trials", o.eval_trials, "evaluation trials scored")->capture_default_str()->check(examples::positive);
+  app.add_option("--ic-fit-trials", o.ic_fit_trials, "training trials for the IC map")->capture_default_str()->check(examples::positive);
+  app.add_option("--checkpoint-every", o.train.checkpoint_every, "steps between checkpoints")->capture_default_str()->check(examples::positive);
+  app.add_flag("--resume", o.train.resume, "continue from OUT/checkpoint.h5");
+  examples::parse_or_exit(app, argc, argv);
+  require(o.warmup.end > o.warmup.start, "--kl-end must be after --kl-start");
+  std::filesystem::create_directories(o.out);
+
+  cpu::context ctx;
+  const std::uint64_t seed = o.train.seed;
+  Rng spike_rng(Rng::bits_at(seed, 4));
+  const IntegratorData data = load_integrator_data(o.data, o, spike_rng);
+  m.data_dim = data.units;
+  const Index n_train = Index(double(data.trials) * o.train_fraction), n_eval = data.trials - n_train;
+  require(n_train >= o.batch, o.data.string() + ": " + std::to_string(data.trials) + " trials leave " +
+                                  std::to_string(n_train) + " for training, fewer than one batch of " +
+                                  std::to_string(o.batch));
+  require(n_eval > 0, o.data.string() + ": no trials left for the evaluation");
+  const SpikeTrials<float> train = data.spikes.slice(0, n_train), eval = data.spikes.slice(n_train, n_eval);
+  fmt::print("{} trials x {} bins x {} neurons: {} train, {} evaluate; mean count {:.3f} per bin\n", data.trials,
+             data.steps, data.units, n_train, n_eval,
+             Eigen::Map<const Eigen::ArrayXf>(data.spikes.counts.data(), Index(data.spikes.counts.size())).mean());
+
+  Parameters<cpu, float> params(Lfads<cpu, float>::specs(m));
+  Rng init_rng(Rng::bits_at(seed, 1));
+  initialize_lfads<cpu, float>(ctx, params, m, init_rng);
+  const Lfads<cpu, float> model(m, params);
+
+  // Training, with the loss's parts on the progress line and in the curves.
+  LfadsTrainingLoss<cpu, float> loss(model, train, o.batch, o.warmup);
+  std::vector<double> nll, kl_ic, kl_ii, kl_scale;
+  auto last_print = std::chrono::steady_clock::time_point{};
+  TrainerOptions options = o.train;
+  options.seed = Rng::bits_at(seed, 2);
+  options.progress = [&](const TrainingProgress& p) {
+    const LfadsLosses& l = loss.last();
+    nll.push_back(l.nll), kl_ic.push_back(l.kl_ic), kl_ii.push_back(l.kl_ii), kl_scale.push_back(l.kl_scale);
+    const auto now = std::chrono::steady_clock::now();
+    if (p.step != p.steps && now - last_print < std::chrono::seconds(2)) return;
+    last_print = now;
+    fmt::print("step {:>6}/{}  total {:.1f} = nll {:.1f} + kl_ic {:.2f} + kl_ii {:.2f} + l2 {:.3f}  kl_scale {:.3f}  "
+               "{:.1f} steps/s  ETA {:.0f} s\n",
+               p.step, p.steps, p.loss, l.nll, l.kl_scale * l.kl_ic, l.kl_scale * l.kl_ii, l.l2, l.kl_scale,
+               p.steps_per_second, p.seconds_left);
+    std::fflush(stdout);
+  };
+  Trainer<cpu, float> trainer(params, options);
+  io::CheckpointFile<cpu, float> store(o.out / "checkpoint.h5");
+  if (options.resume) fmt::print("resuming from {}\n", store.describe());
+  const TrainingResult result = trainer.run(ctx, loss, &store);
+  io::Dict saved;
+  io::save_parameters(ctx, params, saved);
+  io::write_h5(o.out / "params.h5", saved);
+
+  // Evaluation: losses, posterior averages, and the science.
+  Rng eval_rng(Rng::bits_at(seed, 3));
+  const LfadsLosses eval_loss = evaluate(ctx, model, eval, o.batch, eval_rng);
+  const Index scored = std::min(o.eval_trials, n_eval), T = data.steps, D = data.units;
+  const auto t0 = std::chrono::steady_clock::now();
+  const LfadsPosterior<float> post = posterior_average(ctx, model, eval.slice(0, scored), o.samples, o.batch, eval_rng);
+  const double posterior_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  fmt::print("posterior sample-and-average: {} trials x {} samples in {:.1f} s\n", scored, o.samples, posterior_seconds);
+  const float* true_rates = data.rates.data() + std::size_t(n_train * T * D);
+  const double rate_r2 = mean_rate_r2(post.rates.data(), true_rates, scored, T, D);
+  const std::vector<float> pca = pca_reconstruction(train, eval.slice(0, scored), 2);
+  const double pca_rate_r2 = mean_rate_r2(pca.data(), true_rates, scored, T, D);
+  double ii_sum = 0;
+  Index ii_count = 0;
+  for (Index k = 0; k < scored; ++k) {
+    Eigen::ArrayXd a(T), b(T);
+    for (Index t = 0; t < T; ++t) {
+      a(t) = post.ii_mean(0, k * T + t);
+      b(t) = data.inputs[std::size_t((n_train + k) * T + t)];
+    }
+    const double v = r2(a, b);
+    if (std::isfinite(v)) ii_sum += v, ++ii_count;
+  }
+  const double inferred_input_r2 = ii_count ? ii_sum / double(ii_count) : std::nan("");
+  // The IC means need no sampling (keep_rate 1: the encoder is deterministic).
+  const Index n_fit = std::min(o.ic_fit_trials, n_train);
+  const LfadsPosterior<float> fit = posterior_average(ctx, model, train.slice(0, n_fit), 1, o.batch, eval_rng);
+  const Index n = data.units;
+  const Eigen::MatrixXd h0_fit = Eigen::Map<const Eigen::MatrixXf>(data.h0s.data(), n, n_fit).cast<double>();
+  const Eigen::MatrixXd h0_eval =
+      Eigen::Map<const Eigen::MatrixXf>(data.h0s.data() + std::size_t(n_train * n), n, scored).cast<double>();
+  const double ic_r2_value = ic_r2(fit.ic_mean, h0_fit, post.ic_mean, h0_eval);
+
+  io::Dict posterior;
+  posterior.set("rates", trials_array(post.rates, scored, T));
+  posterior.set("factors", trials_array(post.factors, scored, T));
+  posterior.set("gen_states", trials_array(post.gen_states, scored, T));
+  posterior.set("con_states", trials_array(post.con_states, scored, T));
+  posterior.set("ii_mean", trials_array(post.ii_mean, scored, T));
+  posterior.set("ii_logvar", trials_array(post.ii_logvar, scored, T));
+  posterior.set<float>("ic_mean", {std::size_t(scored), std::size_t(m.gen_dim)},
+                       std::vector<float>(post.ic_mean.data(), post.ic_mean.data() + post.ic_mean.size()));
+  posterior.set<float>("ic_logvar", {std::size_t(scored), std::size_t(m.gen_dim)},
+                       std::vector<float>(post.ic_logvar.data(), post.ic_logvar.data() + post.ic_logvar.size()));
+  const auto first = [&](const std::vector<float>& v, std::size_t per) {
+    return std::vector<float>(v.begin() + std::ptrdiff_t(std::size_t(n_train) * per),
+                              v.begin() + std::ptrdiff_t(std::size_t(n_train + scored) * per));
+  };
+  const auto sT = std::size_t(T), sD = std::size_t(D), sN = std::size_t(scored);
+  posterior.set<float>("true_rates", {sN, sT, sD}, first(data.rates, sT * sD));
+  posterior.set<float>("true_inputs", {sN, sT}, first(data.inputs, sT));
+  posterior.set<float>("spikes", {sN, sT, sD}, first(data.spikes.counts, sT * sD));
+  posterior.set<float>("pca_rates", {sN, sT, sD}, pca);
+  io::write_h5(o.out / "posterior.h5", posterior);
+
+  io::Dict curves;
+  curves.set<double>("loss", {result.loss_history.size()}, result.loss_history);
+  for (auto [key, v] : {std::pair{"nll", &nll}, {"kl_ic", &kl_ic}, {"kl_ii", &kl_ii}, {"kl_scale", &kl_scale}})
+    curves.set<double>(key, {v->size()}, *v);
+  curves.set<std::int64_t>("first_step", {}, {std::int64_t(result.resumed_from)});
+  io::write_h5(o.out / "training.h5", curves);
+
+  const LfadsLosses& last = loss.last();
+  const nlohmann::json summary = {
+      {"rate_r2", rate_r2},
+      {"pca_rate_r2", pca_rate_r2},
+      {"inferred_input_r2", inferred_input_r2},
+      {"ic_r2", ic_r2_value},
+      {"train_nll", last.nll},
+      {"train_kl_ic", last.kl_ic},
+      {"train_kl_ii", last.kl_ii},
+      {"eval_nll", eval_loss.nll},
+      {"eval_kl_ic", eval_loss.kl_ic},
+      {"eval_kl_ii", eval_loss.kl_ii},
+      {"train_steps", o.train.steps},
+      {"ms_per_step", result.steps_per_second > 0 ? 1000.0 / result.steps_per_second : 0.0},
+      {"seconds", result.seconds},
+      {"posterior_seconds", posterior_seconds},
+      {"eval_trials", scored},
+      {"posterior_samples", o.samples},
+      {"threads", ctx.threads},
+  };
+  examples::write_json(o.out / "summary.json", summary);
+  fmt::print("rate R^2 {:.3f} (PCA baseline {:.3f}), inferred-input R^2 {:.3f}, IC R^2 {:.3f}; eval NLL {:.1f}\n",
+             rate_r2, pca_rate_r2, inferred_input_r2, ic_r2_value, eval_loss.nll);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return ctd::examples::run_program("lfads_integrator", argc, argv, run); }

@@ -1,0 +1,65 @@
+// The whole LFADS loss (reconstruction, both KL terms, L2) against central
+// finite differences in double precision, every parameter, with the
+// dropout masks and normal draws held fixed; small sizes, two threads.
+#include <catch2/catch.hpp>
+
+#include "ctd/backend/cpu/cpu.hpp"
+#include "ctd/lfads/model.hpp"
+#include "gradient_check.hpp"
+
+using namespace ctd;
+using testing::numeric_gradient;
+using testing::relative_error;
+
+namespace {
+
+LfadsConfig small_config() {
+  LfadsConfig c;
+  c.data_dim = 5;
+  c.enc_dim = 4;
+  c.con_dim = 3;
+  c.ii_dim = 2;
+  c.gen_dim = 4;
+  c.factors_dim = 3;
+  c.l2 = 1e-3;
+  c.keep_rate = 0.7;  // enough zeros in the masks to exercise them
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("LFADS: every parameter's gradient of the whole loss matches finite differences", "[lfads][gradient]") {
+  cpu::context ctx(2);
+  const LfadsConfig c = small_config();
+  const Index T = 4, batch = 3;
+  Parameters<cpu, double> params(Lfads<cpu, double>::specs(c));
+  Rng rng(11);
+  initialize_lfads<cpu, double>(ctx, params, c, rng);
+  // Away from the initial values (zero biases, equal priors), so that every
+  // term of every gradient is exercised.
+  auto values = params.values();
+  for (Index i = 0; i < values.rows; ++i) values.data[i] += 0.2 * rng.normal();
+  HostMatrix<double> counts(c.data_dim, T * batch);
+  for (Index i = 0; i < counts.size(); ++i) counts.data()[i] = double(rng.poisson(1.5));
+  const Matrix<cpu, double> x = upload<cpu, double>(ctx, counts);
+  LfadsNoise<cpu, double> noise;
+  noise.draw(ctx, c, T, batch, c.keep_rate, rng);
+
+  const Lfads<cpu, double> model(c, params);
+  LfadsTape<cpu, double> tape;
+  const double kl_scale = 0.7;
+  const auto loss = [&] { return model.forward(ctx, x.view(), T, batch, noise, kl_scale, tape).total(); };
+  const LfadsLosses parts = model.forward(ctx, x.view(), T, batch, noise, kl_scale, tape);
+  CHECK(parts.kl_ic > 0);
+  CHECK(std::isfinite(parts.kl_ii));
+  model.backward(ctx, noise, tape);
+  const HostMatrix<double> analytic = download<cpu, double>(ctx, params.grads());
+  const HostMatrix<double> numeric = numeric_gradient(values.data, values.rows, loss, 1e-5);
+  Index offset = 0;
+  for (const auto& spec : params.specs()) {
+    const Index size = spec.rows * spec.cols;
+    INFO("parameter " << spec.name);
+    CHECK(relative_error(analytic.middleRows(offset, size), numeric.middleRows(offset, size)) < 1e-6);
+    offset += size;
+  }
+}
