@@ -10,35 +10,14 @@
 #include <string>
 
 #include "common/harness.hpp"
+#include "common/lfads_workload.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/lfads/posterior.hpp"
 #include "ctd/lfads/training.hpp"
 
 using namespace ctd;
 
-namespace {
-
-constexpr Index T = 25, batch = 128;
-
-// As the reference: random Poisson spikes with rates in [0.5, 3] per bin.
-SpikeTrials<float> random_trials(Rng& rng, Index trials, Index neurons) {
-  std::vector<float> counts(std::size_t(trials * T * neurons));
-  for (auto& c : counts) c = float(rng.poisson(0.5 + 2.5 * rng.uniform()));
-  return {trials, T, neurons, std::move(counts)};
-}
-
-// Dense FLOPs of a training step as the reference counts them (3x forward).
-double lfads_flops(const LfadsConfig& c) {
-  const auto gru = [](double n, double u) { return 2.0 * batch * 3 * n * (n + u); };
-  const double forward = T * (2 * gru(double(c.enc_dim), double(c.data_dim)) +
-                              gru(double(c.con_dim), double(2 * c.enc_dim + c.factors_dim)) +
-                              gru(double(c.gen_dim), double(c.ii_dim)) + 2.0 * batch * c.con_dim * 2 * c.ii_dim +
-                              2.0 * batch * c.gen_dim * c.factors_dim + 2.0 * batch * c.factors_dim * c.data_dim) +
-                         2.0 * batch * 2 * c.enc_dim * 2 * c.gen_dim;
-  return 3 * forward;
-}
-
-}  // namespace
+constexpr Index batch = bench::lfads_batch;
 
 int main(int argc, char** argv) {
   std::string json = "bench_lfads.json";
@@ -70,7 +49,7 @@ int main(int argc, char** argv) {
     Parameters<cpu, float> params(Lfads<cpu, float>::specs(config));
     initialize_lfads<cpu, float>(ctx, params, config, rng);
     const Lfads<cpu, float> model(config, params);
-    const SpikeTrials<float> trials = random_trials(rng, 8 * batch, config.data_dim);
+    const SpikeTrials<float> trials = bench::lfads_trials(rng, 8 * batch, config.data_dim);
     LfadsTrainingLoss<cpu, float> loss(model, trials, batch);
     TrainerOptions options = lfads_trainer_options(1);
     Trainer<cpu, float> trainer(params, options);
@@ -85,10 +64,10 @@ int main(int argc, char** argv) {
         3, samples);
     table.push_back({"d LFADS train step", label, train, "PyTorch hand loop",
                      bench::reference_ms(rows, "d_lfads_train", "hand loops + autograd (seed equations)"),
-                     lfads_flops(config)});
-    table.push_back({"d LFADS train step", label, train, "tutorial 2019 GPU (SPEC)", 50.0, lfads_flops(config)});
+                     bench::lfads_flops(config)});
+    table.push_back({"d LFADS train step", label, train, "tutorial 2019 GPU (SPEC)", 50.0, bench::lfads_flops(config)});
     if (t == threads) {
-      const SpikeTrials<float> eval = random_trials(rng, posterior_trials, config.data_dim);
+      const SpikeTrials<float> eval = bench::lfads_trials(rng, posterior_trials, config.data_dim);
       const auto posterior = bench::time_ms([&] { posterior_average(ctx, model, eval, 128, batch, rng); }, 0, 1);
       table.push_back({"d LFADS posterior, " + std::to_string(posterior_trials) + " trials x 128 samples", label,
                        posterior, "-", std::nullopt, 0.0});

@@ -1,7 +1,6 @@
 // Tests for ctd/io/h5_dict.hpp (SPEC §8): round trips, atomic writes, a clear
 // ctd::Error for every bad input, and interop with h5py both ways.
 #include <catch2/catch.hpp>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +14,8 @@
 #include <vector>
 
 #include "ctd/io/h5_dict.hpp"
+#include "error_of.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
@@ -23,42 +24,10 @@ using ctd::io::Array;
 using ctd::io::Dict;
 using ctd::io::DType;
 
+using ctd::testing::error_of;
+using ctd::testing::TempDir;
+
 namespace {
-
-// A fresh directory per test, removed afterwards, so tests cannot see each
-// other's files and leftover temp files are detectable.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("ctd_h5_dict_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-};
-
-// Runs f, which must throw ctd::Error, and returns its message.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const ctd::Error& e) {
-    return e.what();
-  }
-  FAIL("expected ctd::Error, nothing was thrown");
-  return "";
-}
 
 std::string read_text(const fs::path& p) {
   std::ifstream in(p);

@@ -8,7 +8,6 @@
 // bit for bit.
 
 #include <catch2/catch.hpp>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -24,6 +23,9 @@
 #include "ctd/io/parameters_io.hpp"
 #include "ctd/lfads/model.hpp"
 #include "ctd/lfads/training.hpp"
+#include "lfads_fixtures.hpp"
+#include "error_of.hpp"
+#include "temp_dir.hpp"
 
 using namespace ctd;
 namespace fs = std::filesystem;
@@ -33,20 +35,8 @@ namespace {
 
 const fs::path reference_script = fs::path(__FILE__).parent_path() / "lfads_reference.py";
 
-struct LfadsTempDir {
-  fs::path path;
-  LfadsTempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("ctd_lfads_files_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~LfadsTempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
+using testing::error_of;
+using testing::TempDir;
 
 struct PythonRun {
   int rc;
@@ -55,7 +45,7 @@ struct PythonRun {
 
 // Runs /usr/bin/python3 (the system python with h5py) on the reference
 // script with the given arguments; stdout and stderr together.
-PythonRun run_reference(const LfadsTempDir& dir, const std::vector<std::string>& args) {
+PythonRun run_reference(const TempDir& dir, const std::vector<std::string>& args) {
   const fs::path log = dir.path / "python.log";
   std::string cmd = "/usr/bin/python3 '" + reference_script.string() + "'";
   for (const auto& a : args) cmd += " '" + a + "'";
@@ -73,16 +63,6 @@ void require_h5py() {
   REQUIRE(fs::is_regular_file(reference_script));
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const ctd::Error& e) {
-    return e.what();
-  }
-  FAIL("expected ctd::Error, nothing was thrown");
-  return "";
-}
 
 LfadsConfig config_of(const std::vector<Index>& sizes) {
   LfadsConfig c;
@@ -131,7 +111,7 @@ TEST_CASE("LFADS files: h5py parameters load, and the loss matches an independen
       {{{5, 4, 3, 2, 4, 3}, 4, 3}, {{7, 3, 5, 1, 6, 2}, 6, 4}}));
   CAPTURE(sizes, T, batch);
   const LfadsConfig c = config_of(sizes);
-  LfadsTempDir dir;
+  TempDir dir;
   const fs::path params_file = dir.path / "params.h5", check_file = dir.path / "check.h5";
 
   const PythonRun written = run_reference(dir, [&] {
@@ -148,8 +128,7 @@ TEST_CASE("LFADS files: h5py parameters load, and the loss matches an independen
   io::load_parameters<cpu, double>(ctx, io::read_h5(params_file), params);
 
   Rng rng(2024);
-  HostMatrix<double> counts(c.data_dim, T * batch);
-  for (Index i = 0; i < counts.size(); ++i) counts.data()[i] = double(rng.poisson(2.0));
+  const HostMatrix<double> counts = testing::poisson_counts<double>(rng, c.data_dim, T * batch, 2.0);
   const Matrix<cpu, double> x = upload<cpu, double>(ctx, counts);
   LfadsNoise<cpu, double> noise;
   noise.draw(ctx, c, T, batch, c.keep_rate, rng);
@@ -189,7 +168,7 @@ TEST_CASE("LFADS files: a missing key or a wrong shape names the file and the ke
   require_h5py();
   const std::vector<Index> sizes{5, 4, 3, 2, 4, 3};
   const LfadsConfig c = config_of(sizes);
-  LfadsTempDir dir;
+  TempDir dir;
   cpu::context ctx(1);
   Parameters<cpu, double> params(Lfads<cpu, double>::specs(c));
   Rng rng(3);
@@ -241,7 +220,7 @@ TEST_CASE("LFADS training resumes from its checkpoint bit for bit", "[lfads][io]
   std::vector<float> counts(std::size_t(40 * 5 * c.data_dim));
   for (auto& x : counts) x = float(data_rng.poisson(1.2));
   const SpikeTrials<float> trials(40, 5, c.data_dim, counts);
-  LfadsTempDir dir;
+  TempDir dir;
   // The KL warm-up spans the break, so the resumed run must also know the step.
   const KlWarmup warmup{2, 5, 0.01, 1.0};
   const auto train = [&](Index steps, bool resume, const fs::path& file) {

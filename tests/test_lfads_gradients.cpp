@@ -6,31 +6,15 @@
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/lfads/model.hpp"
 #include "gradient_check.hpp"
+#include "lfads_fixtures.hpp"
 
 using namespace ctd;
 using testing::numeric_gradient;
 using testing::relative_error;
 
-namespace {
-
-LfadsConfig small_config() {
-  LfadsConfig c;
-  c.data_dim = 5;
-  c.enc_dim = 4;
-  c.con_dim = 3;
-  c.ii_dim = 2;
-  c.gen_dim = 4;
-  c.factors_dim = 3;
-  c.l2 = 1e-3;
-  c.keep_rate = 0.7;  // enough zeros in the masks to exercise them
-  return c;
-}
-
-}  // namespace
-
 TEST_CASE("LFADS: every parameter's gradient of the whole loss matches finite differences", "[lfads][gradient]") {
   cpu::context ctx(2);
-  const LfadsConfig c = small_config();
+  const LfadsConfig c = testing::small_lfads_config();
   const Index T = 4, batch = 3;
   Parameters<cpu, double> params(Lfads<cpu, double>::specs(c));
   Rng rng(11);
@@ -39,9 +23,7 @@ TEST_CASE("LFADS: every parameter's gradient of the whole loss matches finite di
   // term of every gradient is exercised.
   auto values = params.values();
   for (Index i = 0; i < values.rows; ++i) values.data[i] += 0.2 * rng.normal();
-  HostMatrix<double> counts(c.data_dim, T * batch);
-  for (Index i = 0; i < counts.size(); ++i) counts.data()[i] = double(rng.poisson(1.5));
-  const Matrix<cpu, double> x = upload<cpu, double>(ctx, counts);
+  const Matrix<cpu, double> x = upload<cpu, double>(ctx, testing::poisson_counts<double>(rng, c.data_dim, T * batch, 1.5));
   LfadsNoise<cpu, double> noise;
   noise.draw(ctx, c, T, batch, c.keep_rate, rng);
 

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
-#include <unistd.h>
 
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/cells/gru.hpp"
@@ -19,23 +18,13 @@
 #include "ctd/tasks/white_noise.hpp"
 #include "ctd/train/rnn_regressor.hpp"
 #include "ctd/train/trainer.hpp"
+#include "temp_dir.hpp"
 
 using namespace ctd;
 
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() : path(std::filesystem::temp_directory_path() / ("ctd_test_" + std::to_string(::getpid()) + "_" +
-                                                             std::to_string(counter()++))) {
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  static int& counter() {
-    static int c = 0;
-    return c;
-  }
-};
+using testing::TempDir;
 
 using Vanilla = RnnRegressor<VanillaRnnCell, cpu, float>;
 

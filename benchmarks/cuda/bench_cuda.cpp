@@ -41,6 +41,7 @@
 #include <omp.h>
 
 #include "common/harness.hpp"
+#include "common/lfads_workload.hpp"
 #include "ctd/analysis/fixed_point_finder.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/backend/cuda/cuda.hpp"
@@ -261,26 +262,6 @@ bench::Timing force_pass(typename B::context& ctx, int samples) {
   return bench::time_ms([&] { trainer.train_pass(ctx); }, 2, samples);
 }
 
-// LFADS (workload d): random Poisson spikes with rates in [0.5, 3] per bin,
-// as the references draw them.
-SpikeTrials<float> lfads_trials(Rng& rng, Index trials, Index neurons) {
-  std::vector<float> counts(std::size_t(trials * T * neurons));
-  for (auto& c : counts) c = float(rng.poisson(0.5 + 2.5 * rng.uniform()));
-  return {trials, T, neurons, std::move(counts)};
-}
-
-// Dense FLOPs of an LFADS training step as the references count them (3x
-// the forward's), as in benchmarks/bench_lfads.cpp.
-double lfads_flops(const LfadsConfig& c) {
-  const auto gru = [](double n, double u) { return 2.0 * batch * 3 * n * (n + u); };
-  const double forward = T * (2 * gru(double(c.enc_dim), double(c.data_dim)) +
-                              gru(double(c.con_dim), double(2 * c.enc_dim + c.factors_dim)) +
-                              gru(double(c.gen_dim), double(c.ii_dim)) + 2.0 * batch * c.con_dim * 2 * c.ii_dim +
-                              2.0 * batch * c.gen_dim * c.factors_dim + 2.0 * batch * c.factors_dim * c.data_dim) +
-                         2.0 * batch * 2 * c.enc_dim * 2 * c.gen_dim;
-  return 3 * forward;
-}
-
 // An LFADS model at the tutorial's sizes and its training step: the
 // library's loss functor, clipping at 10 and the tutorial's Adam, the KL
 // warm-up following the step count; every step ends with a synchronisation.
@@ -290,7 +271,7 @@ class LfadsStep {
   explicit LfadsStep(typename B::context& ctx)
       : params_(Lfads<B, float>::specs(config_)),
         model_(config_, params_),
-        trials_(lfads_trials(rng_, 8 * batch, config_.data_dim)),
+        trials_(bench::lfads_trials(rng_, 8 * batch, config_.data_dim)),
         loss_(model_, trials_, batch),
         options_(lfads_trainer_options(1)),
         adam_(params_.total_size(), options_.adam) {
@@ -405,13 +386,13 @@ int main(int argc, char** argv) {
     const double gpu_first = on_gpu(gpu), cpu_first = on_cpu(host);
     fmt::print("{}: first step's loss on the GPU {:.6g}, on the CPU {:.6g} (relative difference {:.2g})\n",
                lfads_train, gpu_first, cpu_first, std::abs(gpu_first - cpu_first) / std::abs(cpu_first));
-    const double flops = lfads_flops(on_gpu.config());
+    const double flops = bench::lfads_flops(on_gpu.config());
     ours.push_back({lfads_train, "GPU, eager", bench::time_ms([&] { on_gpu(gpu); }, 10, 100), flops});
     cpu_rows.push_back({lfads_train, bench::time_ms([&] { on_cpu(host); }, 3, 20)});
     // 2048 trials, 128 samples each in batches of 128 (one trial a pass),
     // the averages downloaded: one timed run, as bench_lfads times it.
     Rng rng(3);
-    const SpikeTrials<float> trials = lfads_trials(rng, 2048, on_gpu.config().data_dim);
+    const SpikeTrials<float> trials = bench::lfads_trials(rng, 2048, on_gpu.config().data_dim);
     ours.push_back({lfads_posterior, "GPU, eager", bench::time_ms([&] {
                       posterior_average<cuda, float>(gpu, on_gpu.model(), trials, 128, batch, rng);
                     }, 0, 1), 0.0});

@@ -53,6 +53,14 @@ struct IntegratorData {
   SpikeTrials<float> spikes;
 };
 
+// The floating-point array under key (integers are no states or inputs).
+std::vector<float> real_array(const io::Dict& d, const std::filesystem::path& file, const std::string& key,
+                              const std::vector<std::size_t>& shape) {
+  require(d.at(key).dtype() != io::DType::i64,
+          file.string() + ": key '" + key + "': expected float32 or float64 values, found int64");
+  return d.get<float>(key, shape);
+}
+
 IntegratorData load_integrator_data(const std::filesystem::path& file, const Options& o, Rng& rng) {
   const io::Dict d = io::read_h5(file);
   const io::Array& hiddens = d.at("hiddens");
@@ -64,10 +72,9 @@ IntegratorData load_integrator_data(const std::filesystem::path& file, const Opt
   data.steps = Index(hiddens.shape[1]);
   data.units = Index(hiddens.shape[2]);
   const auto N = std::size_t(data.trials), T = std::size_t(data.steps), n = std::size_t(data.units);
-  const std::vector<float> h = d.get<float>("hiddens", {N, T, n});
-  const std::vector<float> inputs = d.get<float>("inputs", {N, T, 1});
-  data.inputs.assign(inputs.begin(), inputs.end());
-  data.h0s = d.get<float>("h0s", {N, n});
+  const std::vector<float> h = real_array(d, file, "hiddens", {N, T, n});
+  data.inputs = real_array(d, file, "inputs", {N, T, 1});
+  data.h0s = real_array(d, file, "h0s", {N, n});
   // SPEC §7: rates = (h + 1)/2 * max rate * dt per bin; h is a tanh state.
   data.rates.resize(h.size());
   std::vector<float> counts(h.size());

@@ -19,6 +19,7 @@
 
 #include "ctd/lfads/posterior.hpp"
 #include "ctd/lfads/training.hpp"
+#include "lfads_fixtures.hpp"
 #include "twin.hpp"
 
 using namespace ctd_test;
@@ -27,27 +28,6 @@ using ctd::Rng;
 using ctd::testing::relative_error;
 
 namespace {
-
-// The CPU gradient check's sizes (tests/test_lfads_gradients.cpp).
-ctd::LfadsConfig small_config() {
-  ctd::LfadsConfig c;
-  c.data_dim = 5;
-  c.enc_dim = 4;
-  c.con_dim = 3;
-  c.ii_dim = 2;
-  c.gen_dim = 4;
-  c.factors_dim = 3;
-  c.l2 = 1e-3;
-  c.keep_rate = 0.7;  // enough zeros in the masks to exercise them
-  return c;
-}
-
-template <class S>
-HostMatrix<S> poisson_counts(Rng& rng, Index rows, Index cols, double mean) {
-  HostMatrix<S> counts(rows, cols);
-  for (Index k = 0; k < counts.size(); ++k) counts.data()[k] = S(rng.poisson(mean));
-  return counts;
-}
 
 // Random Poisson spikes with rates in [0.5, 3] per bin, as the benchmarks'.
 template <class S>
@@ -93,7 +73,7 @@ TEMPLATE_TEST_CASE("cuda: LFADS noise drawn on the device equals the CPU's draw"
   using S = TestType;
   CudaContext gpu;
   cpu::context host;
-  const ctd::LfadsConfig c = small_config();
+  const ctd::LfadsConfig c = ctd::testing::small_lfads_config();
   ctd::LfadsNoise<cpu, S> on_cpu;
   ctd::LfadsNoise<cuda, S> on_gpu;
   Rng cpu_rng(31), gpu_rng(31);
@@ -132,7 +112,7 @@ TEMPLATE_TEST_CASE("cuda: LFADS noise drawn on the device equals the CPU's draw"
 TEST_CASE("cuda: LFADS loss and every parameter gradient equal the CPU's (double)", "[cuda][lfads][gradient]") {
   CudaContext gpu;
   cpu::context host(2);
-  const ctd::LfadsConfig c = small_config();
+  const ctd::LfadsConfig c = ctd::testing::small_lfads_config();
   const Index T = 4, batch = 3;
   Rng rng(11);
   // The CPU's initial values, moved away from zero biases and equal priors
@@ -150,7 +130,7 @@ TEST_CASE("cuda: LFADS loss and every parameter gradient equal the CPU's (double
     REQUIRE(on_gpu.params.specs()[k].cols == on_cpu.params.specs()[k].cols);
   }
 
-  const HostMatrix<double> counts = poisson_counts<double>(rng, c.data_dim, T * batch, 1.5);
+  const HostMatrix<double> counts = ctd::testing::poisson_counts<double>(rng, c.data_dim, T * batch, 1.5);
   const Matrix<cpu, double> x_cpu = ctd::upload<cpu, double>(host, counts);
   const Matrix<cuda, double> x_gpu = ctd::upload<cuda, double>(gpu, counts);
   ctd::LfadsNoise<cpu, double> noise_cpu;
@@ -261,7 +241,7 @@ TEST_CASE("cuda: LFADS training steps at the tutorial's sizes follow the CPU's (
 TEST_CASE("cuda: LFADS posterior sample-and-average equals the CPU's (double)", "[cuda][lfads][posterior]") {
   CudaContext gpu;
   cpu::context host(2);
-  const ctd::LfadsConfig c = small_config();
+  const ctd::LfadsConfig c = ctd::testing::small_lfads_config();
   const Index T = 4, trials = 7, samples = 5, batch = 12;  // 2 trials a pass, the last pass with 1
   Rng rng(13);
   ctd::Parameters<cpu, double> init(ctd::Lfads<cpu, double>::specs(c));
