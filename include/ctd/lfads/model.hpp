@@ -6,9 +6,10 @@
 // that backward() consumes (tiny-cuda-nn's context), writing every
 // parameter's gradient into the Parameters buffer. Counts are (data x T*B),
 // time-major blocks of B columns like every sequence in the library.
+#include <array>
+
 #include "ctd/lfads/decoder.hpp"
 #include "ctd/lfads/encoder.hpp"
-#include <array>
 
 namespace ctd {
 
@@ -62,6 +63,9 @@ class Lfads {
                       const LfadsNoise<B, S>& noise, double kl_scale, Tape& tape) const {
     require(counts.rows == config_.data_dim && counts.cols == T * batch && T > 0 && batch > 0,
             "LFADS: expected counts (" + std::to_string(config_.data_dim) + " x T*B)");
+    require(noise.data_mask.rows() == config_.data_dim && noise.data_mask.cols() == T * batch &&
+                noise.ic_eps.rows() == config_.gen_dim && noise.ic_eps.cols() == batch,
+            "LFADS: the draws were made for another shape (LfadsNoise::draw with this T and batch)");
     const Index gen = config_.gen_dim, ii = config_.ii_dim, tb = T * batch;
     const S var_min = S(config_.var_min), per_trial = S(1) / S(batch);
     encoder_.forward(ctx, w_, counts, T, batch, noise, tape.encoder);
