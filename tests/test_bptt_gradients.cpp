@@ -62,9 +62,9 @@ void check_all_parameter_gradients(const typename Cell<cpu, double>::Init& init)
 
 // d loss / d inputs and d loss / d initial states through the sequence
 // driver, in both directions, with loss = sum(C .* outputs) for a fixed
-// random C.
+// random C; with state noise, the same draws at every evaluation.
 template <template <class, class> class Cell>
-void check_input_and_state_cotangents(Direction direction) {
+void check_input_and_state_cotangents(Direction direction, double state_noise = 0) {
   using C = Cell<cpu, double>;
   cpu::context ctx;
   Rng rng(11);
@@ -79,8 +79,9 @@ void check_input_and_state_cotangents(Direction direction) {
   const HostMatrix<double> cot = random_normal<double>(rng, ns, T * B, 1.0);
   SequenceTape<cpu, double> tape;
   auto loss = [&] {
+    Rng noise_rng(12);
     const auto outputs = sequence.forward(ctx, w, ConstView<double>(x.data(), u, T * B),
-                                          ConstView<double>(h0.data(), ns, B), T, B, tape);
+                                          ConstView<double>(h0.data(), ns, B), T, B, tape, {state_noise, &noise_rng});
     return (cpu::map(outputs).array() * cot.array()).sum();
   };
   loss();
@@ -122,6 +123,36 @@ TEST_CASE("GRU: input and initial-state cotangents match finite differences", "[
 TEST_CASE("LSTM: input and initial-state cotangents match finite differences", "[gradients][lstm]") {
   check_input_and_state_cotangents<LstmCell>(Direction::forward);
   check_input_and_state_cotangents<LstmCell>(Direction::backward);
+}
+
+// The noise is large so that a backward pass that saw it where it should
+// not (the vanilla step differentiates tanh from its output) would fail.
+TEST_CASE("state noise adds no gradient term: cotangents under fixed noise match finite differences",
+          "[gradients][noise]") {
+  check_input_and_state_cotangents<VanillaRnnCell>(Direction::forward, 0.3);
+  check_input_and_state_cotangents<GruCell>(Direction::forward, 0.3);
+  check_input_and_state_cotangents<LstmCell>(Direction::backward, 0.3);
+}
+
+TEST_CASE("state noise: one step's output is F(h, x) plus the drawn noise", "[noise]") {
+  using C = GruCell<cpu, double>;
+  cpu::context ctx;
+  Rng rng(3);
+  const Index n = 4, u = 2, B = 3;
+  Parameters<cpu, double> params(C::specs(n, u));
+  const auto w = bind_values<C>(params);
+  C::initialize(ctx, w, rng, {});
+  const Sequence<C> sequence(C(n, u));
+  const HostMatrix<double> x = random_normal<double>(rng, u, B, 1.0);
+  SequenceTape<cpu, double> tape;
+  const ConstView<double> xv(x.data(), u, B);
+  const HostMatrix<double> clean = cpu::map(sequence.forward(ctx, w, xv, {}, 1, B, tape));
+  Rng noise_rng(5), expected_rng(5);
+  const HostMatrix<double> noisy = cpu::map(sequence.forward(ctx, w, xv, {}, 1, B, tape, {0.1, &noise_rng}));
+  HostMatrix<double> expected(n, B);
+  cpu::fill_normal(ctx, MatrixView<double>(expected.data(), n, B), 0.0, 0.1, expected_rng);
+  CHECK((noisy - clean - expected).cwiseAbs().maxCoeff() < 1e-14);
+  CHECK(expected.cwiseAbs().maxCoeff() > 0.01);
 }
 
 TEST_CASE("GRU step matches the tutorial's equations on one hand-checked point", "[gru]") {

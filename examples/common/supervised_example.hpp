@@ -23,6 +23,7 @@ namespace ctd::examples {
 struct SupervisedCli {
   TrainerOptions train;
   double l2 = 0;
+  double state_noise = 0;  // standard deviation of the noise on h' during training
   Index batch = 128;
   Index state_size = 100;
   Index eval_trials = 1024;
@@ -37,6 +38,9 @@ struct SupervisedCli {
     app.add_option("--lr0", train.adam.lr0, "initial learning rate")->capture_default_str()->check(examples::positive);
     app.add_option("--decay", train.adam.decay, "learning-rate decay per step")->capture_default_str()->check(CLI::Range(0.0, 1.0));
     app.add_option("--l2", l2, "L2 penalty on all parameters")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--state-noise", state_noise, "standard deviation of Gaussian noise added to every state in training")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--eval-trials", eval_trials, "fresh trials for the evaluation")->capture_default_str()->check(examples::positive);
     app.add_option("--checkpoint-every", train.checkpoint_every, "steps between checkpoints")->capture_default_str()->check(examples::positive);
     app.add_flag("--resume", train.resume, "continue from DIR/checkpoint.h5");
@@ -66,7 +70,7 @@ TrainingResult train_on_fresh_batches(typename Model::backend::context& ctx, Mod
   Trainer<B, S> trainer(model.parameters(), options);
   io::CheckpointFile<B, S> store(cli.checkpoint());
   if (options.resume) fmt::print("resuming from {}\n", cli.checkpoint().string());
-  return trainer.run(ctx, fresh_batch_loss(model, std::move(make_batch), cli.l2), &store);
+  return trainer.run(ctx, fresh_batch_loss(model, std::move(make_batch), cli.l2, cli.state_noise), &store);
 }
 
 // (rows x T*B) time-major sequence matrix -> (B, T, rows) row-major array.

@@ -13,22 +13,37 @@
 // blocks (column t*B + b is trial b at time t); output block t is the state
 // after the cell consumed input t, in either direction.
 #include "ctd/cells/step_cell.hpp"
+#include "ctd/core/rng.hpp"
 #include "ctd/core/shards.hpp"
 
 namespace ctd {
 
 enum class Direction { forward, backward };
 
+// Gaussian noise on every new state, h' = F(h, x) + stddev N(0,1), for
+// training under noise (the toy-language tutorial); any cell takes it. The
+// backward pass differentiates F where it was evaluated, at the noisy
+// states, as autodiff of F(h, x) + noise does: the noise adds no term.
+template <class S>
+struct StateNoise {
+  S stddev = 0;
+  Rng* rng = nullptr;  // the draws' source; no noise without one
+  bool active() const { return stddev > 0 && rng != nullptr; }
+};
+
 // What forward keeps for backward; buffers are reused across calls.
 template <class B, class S>
 struct SequenceTape {
   Matrix<B, S> states;   // (ns x (T+1)*B), see Sequence::states_before
   Matrix<B, S> caches;   // (cache rows x T*B), block t for input t
+  Matrix<B, S> noise;    // (ns x T*B), block t added after input t; empty without state noise
   Matrix<B, S> d_proj;   // (projection rows x T*B), filled by backward
   Matrix<B, S> scratch;  // (scratch rows x B)
+  Matrix<B, S> clean;    // (ns x B): a step's output before its noise
   Matrix<B, S> d_first;  // (ns x B)
   Index steps = 0, batch = 0;
   bool given_initial = false;  // the batch brought its own initial states
+  bool noisy = false;          // forward added state noise
 };
 
 // Where the gradients of a backward pass go. The cotangent of the initial
@@ -58,13 +73,19 @@ class Sequence {
   const Cell& cell() const { return cell_; }
 
   // Runs T steps for B trials from `initial` (ns x B), or from the cell's
-  // trained initial state when it is empty. Returns the outputs (ns x T*B).
+  // trained initial state when it is empty, with `noise` added to every new
+  // state when it is active. Returns the outputs (ns x T*B).
   ConstView<S> forward(typename B::context& ctx, const Tensors& w, ConstView<S> inputs, ConstView<S> initial,
-                       Index T, Index batch, Tape& tape) const {
+                       Index T, Index batch, Tape& tape, StateNoise<S> noise = {}) const {
     const Index ns = cell_.state_size();
     tape.steps = T;
     tape.batch = batch;
     tape.given_initial = !initial.empty();
+    tape.noisy = noise.active();
+    if (tape.noisy) {
+      tape.noise.resize(ns, T * batch);
+      B::fill_normal(ctx, tape.noise.view(), S(0), noise.stddev, *noise.rng);
+    }
     tape.states.resize(ns, (T + 1) * batch);
     tape.caches.resize(cell_.cache_rows(), T * batch);
     const auto first = tape.states.col_block(initial_block(T) * batch, batch);
@@ -76,8 +97,9 @@ class Sequence {
     for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
       for (Index k = 0; k < T; ++k) {
         const Index t = time_of(k, T);
-        cell_.step(ctx, w, states_before(tape, t).col_block(b0, bk), tape.caches.col_block(t * batch + b0, bk),
-                   states_after(tape, t).col_block(b0, bk));
+        const auto next = states_after(tape, t).col_block(b0, bk);
+        cell_.step(ctx, w, states_before(tape, t).col_block(b0, bk), tape.caches.col_block(t * batch + b0, bk), next);
+        if (tape.noisy) B::axpy(ctx, S(1), tape.noise.col_block(t * batch + b0, bk), next);
       }
     });
     return outputs(tape);
@@ -102,6 +124,7 @@ class Sequence {
     tape.d_proj.resize(cell_.projection_rows(), T * batch);
     tape.scratch.resize(cell_.scratch_rows(), batch);
     tape.d_first.resize(cell_.state_size(), batch);
+    if (tape.noisy) tape.clean.resize(cell_.state_size(), batch);
     B::fill(ctx, tape.d_first.view(), S(0));
     for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
       for (Index k = T - 1; k >= 0; --k) {
@@ -110,7 +133,7 @@ class Sequence {
                                     : tape.d_first.col_block(b0, bk);
         const Index c0 = t * batch + b0;
         cell_.step_backward(ctx, w, states_before(tape, t).col_block(b0, bk), tape.caches.col_block(c0, bk),
-                            states_after(tape, t).col_block(b0, bk), d_outputs.col_block(c0, bk),
+                            step_output(ctx, tape, t, b0, bk), d_outputs.col_block(c0, bk),
                             tape.d_proj.col_block(c0, bk), tape.scratch.col_block(b0, bk), d_before);
       }
     });
@@ -138,6 +161,16 @@ class Sequence {
   }
   MatrixView<S> states_after(Tape& tape, Index t) const {
     return tape.states.col_block((direction_ == Direction::forward ? t + 1 : t) * tape.batch, tape.batch);
+  }
+  // What the cell's step t returned for trials [b0, b0 + bk): the state
+  // after it, less its noise.
+  ConstView<S> step_output(typename B::context& ctx, Tape& tape, Index t, Index b0, Index bk) const {
+    const auto after = states_after(tape, t).col_block(b0, bk);
+    if (!tape.noisy) return after;
+    const auto clean = tape.clean.col_block(b0, bk);
+    B::copy(ctx, after, clean);
+    B::axpy(ctx, S(-1), tape.noise.col_block(t * tape.batch + b0, bk), clean);
+    return clean;
   }
 
   Cell cell_;

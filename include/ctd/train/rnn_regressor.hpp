@@ -84,9 +84,10 @@ class RnnRegressor {
   }
 
   // Forward on the loaded batch: outputs (o x T*B).
-  // initial: (ns x B) initial states, or empty for the trained one.
-  ConstView<S> forward(typename B::context& ctx, ConstView<S> initial = {}) {
-    const auto states = sequence_.forward(ctx, w_, x_.view(), initial, steps_, trials_, tape_);
+  // initial: (ns x B) initial states, or empty for the trained one;
+  // noise: added to every state (training under state noise).
+  ConstView<S> forward(typename B::context& ctx, ConstView<S> initial = {}, StateNoise<S> noise = {}) {
+    const auto states = sequence_.forward(ctx, w_, x_.view(), initial, steps_, trials_, tape_, noise);
     out_.resize(o_, steps_ * trials_);
     B::gemm(ctx, Trans::no, Trans::no, S(1), ConstView<S>(wO_), hidden(states), S(0), out_.view());
     B::add_columnwise(ctx, ConstView<S>(bO_), out_.view());
@@ -103,8 +104,8 @@ class RnnRegressor {
   }
 
   // Loss of the loaded batch and its gradient in parameters().grads().
-  LossParts loss_and_gradient(typename B::context& ctx, S l2) {
-    forward(ctx);
+  LossParts loss_and_gradient(typename B::context& ctx, S l2, StateNoise<S> noise = {}) {
+    forward(ctx, {}, noise);
     const Index cols = steps_ * trials_;
     d_out_.resize(o_, cols);
     d_states_.resize(state_size(), cols);
@@ -142,12 +143,14 @@ class RnnRegressor {
 namespace ctd {
 
 // The trainer's loss function for a regressor on a fresh batch every step,
-// make_batch(rng) drawing it from the data generator.
+// make_batch(rng) drawing it from the data generator, which also draws the
+// state noise (standard deviation state_noise, 0 for none).
 template <class Model, class MakeBatch>
-auto fresh_batch_loss(Model& model, MakeBatch make_batch, double l2) {
-  return [&model, make_batch = std::move(make_batch), l2](auto& ctx, Rng& rng, Index) {
+auto fresh_batch_loss(Model& model, MakeBatch make_batch, double l2, double state_noise = 0) {
+  using S = typename Model::scalar;
+  return [&model, make_batch = std::move(make_batch), l2, state_noise](auto& ctx, Rng& rng, Index) {
     model.load(ctx, make_batch(rng));
-    return model.loss_and_gradient(ctx, static_cast<typename Model::scalar>(l2));
+    return model.loss_and_gradient(ctx, S(l2), StateNoise<S>{S(state_noise), &rng});
   };
 }
 
