@@ -1,8 +1,9 @@
-// Training steps of the integrator (vanilla RNN) and decision (GRU)
-// tutorials at their sizes (n 100, B 128, T 25, float32): loss, BPTT,
-// clipping and Adam — one iteration of the tutorial's loop — against the
-// PyTorch references (hand-written loop and nn.RNN / nn.GRU) run in the
-// same invocation.
+// Training steps of the integrator (vanilla RNN), decision (GRU) and toy
+// language (GRU, u 12, T 50, state noise) tutorials at their sizes (n 100,
+// B 128, float32): loss, BPTT, clipping and Adam — one iteration of the
+// tutorial's loop — against the PyTorch references (hand-written loop and
+// nn.RNN / nn.GRU; the toy language's hand loop is
+// benchmarks/reference/toy_language_torch.py) run in the same invocation.
 //
 //   bench_training [--json FILE] [--samples N] [--threads T] [--no-reference]
 #include <cstring>
@@ -12,6 +13,7 @@
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/cells/gru.hpp"
 #include "ctd/cells/vanilla.hpp"
+#include "ctd/tasks/toy_language.hpp"
 #include "ctd/tasks/white_noise.hpp"
 #include "ctd/train/adam.hpp"
 #include "ctd/train/regularize.hpp"
@@ -21,24 +23,24 @@ using namespace ctd;
 
 namespace {
 
-constexpr Index n = 100, B = 128, T = 25;
+constexpr Index n = 100, B = 128, T = 25, toy_T = 50;
 
 // As the reference: 8 batches made up front and cycled, so data generation
 // is not timed.
-template <template <class, class> class Cell>
-bench::Timing time_training(cpu::context& ctx, bool decision, AdamOptions adam_options, float l2, int samples) {
+template <template <class, class> class Cell, class MakeBatch>
+bench::Timing time_training(cpu::context& ctx, Index inputs, MakeBatch make_batch, AdamOptions adam_options, float l2,
+                            float state_noise, int samples) {
   Rng rng(1);
-  RnnRegressor<Cell, cpu, float> model(n, 1, 1);
+  RnnRegressor<Cell, cpu, float> model(n, inputs, 1);
   model.initialize(ctx, rng, {});
   Adam<cpu, float> adam(model.parameters().total_size(), adam_options);
   std::vector<SequenceBatch<float>> batches;
-  for (int i = 0; i < 8; ++i)
-    batches.push_back(decision ? decision_batch<float>(rng, B) : integrator_batch<float>(rng, B));
+  for (int i = 0; i < 8; ++i) batches.push_back(make_batch(rng));
   std::size_t next = 0;
   return bench::time_ms(
       [&] {
         model.load(ctx, batches[next++ % batches.size()]);
-        model.loss_and_gradient(ctx, l2);
+        model.loss_and_gradient(ctx, l2, {state_noise, &rng});
         clip_global_norm<cpu, float>(ctx, model.parameters().grads(), 10.0f);
         adam.update(ctx, model.parameters().values(), model.parameters().grads());
       },
@@ -47,7 +49,7 @@ bench::Timing time_training(cpu::context& ctx, bool decision, AdamOptions adam_o
 
 // Dense FLOPs per step as the reference counts them (NOTES.md).
 double vanilla_flops() { return 3.0 * T * (2.0 * B * n * 1 + 2.0 * B * n * n + 2.0 * B * n * 1); }
-double gru_flops() { return 3.0 * T * 6.0 * B * n * (n + 1); }
+double gru_flops(Index steps = T, Index u = 1) { return 3.0 * double(steps) * 6.0 * B * n * double(n + u); }
 
 }  // namespace
 
@@ -67,13 +69,24 @@ int main(int argc, char** argv) {
     }
   }
   const auto rows = reference ? bench::run_reference("a,b") : std::nullopt;
+  const auto toy_rows = reference ? bench::run_reference_script("toy_language_torch.py", 30) : std::nullopt;
+  Rng review_rng(2);
+  const toy_language::ReviewSet reviews = toy_language::random_reviews(review_rng, 1024, toy_T);
   std::vector<bench::Row> table;
   for (int t : {1, threads}) {
     if (t == 1 && threads == 1 && !table.empty()) break;
     cpu::context ctx(t);
     const std::string label = fmt::format("ctd cpu float32, {} thread{}", t, t > 1 ? "s" : "");
-    const auto vanilla = time_training<VanillaRnnCell>(ctx, false, {0.025, 0.99975, 0.9, 0.999, 0.1}, 2e-4f, samples);
-    const auto gru = time_training<GruCell>(ctx, true, {0.04, 0.9999, 0.9, 0.999, 0.1}, 2e-5f, samples);
+    const auto vanilla = time_training<VanillaRnnCell>(
+        ctx, 1, [](Rng& rng) { return integrator_batch<float>(rng, B); }, {0.025, 0.99975, 0.9, 0.999, 0.1}, 2e-4f,
+        0.0f, samples);
+    const auto gru = time_training<GruCell>(
+        ctx, 1, [](Rng& rng) { return decision_batch<float>(rng, B); }, {0.04, 0.9999, 0.9, 0.999, 0.1}, 2e-5f, 0.0f,
+        samples);
+    const auto toy = time_training<GruCell>(
+        ctx, toy_language::vocabulary_size,
+        [&](Rng& rng) { return toy_language::sample_batch<float>(reviews, rng, B); },
+        {0.04, 0.99995, 0.9, 0.999, 0.1}, 1e-4f, 0.003f, samples);
     table.push_back({"a integrator vRNN train step", label, vanilla, "PyTorch hand loop",
                      bench::reference_ms(rows, "a_integrator_vrnn_train", "hand loop + autograd"), vanilla_flops()});
     table.push_back({"a integrator vRNN train step", label, vanilla, "torch.nn.RNN",
@@ -82,6 +95,9 @@ int main(int argc, char** argv) {
                      bench::reference_ms(rows, "b_gru_decision_train", "hand loop + autograd (seed GRU)"), gru_flops()});
     table.push_back({"b decision GRU train step", label, gru, "torch.nn.GRU",
                      bench::reference_ms(rows, "b_gru_decision_train", "torch.nn.GRU (different gate eqs)"), gru_flops()});
+    table.push_back({"e toy language GRU train step", label, toy, "PyTorch hand loop",
+                     bench::reference_ms(toy_rows, "e_toy_language_train", "hand loop + autograd (seed GRU)"),
+                     gru_flops(toy_T, toy_language::vocabulary_size)});
     table.push_back({"a integrator vRNN train step", label, vanilla, "tutorial 2019 GPU (SPEC)", 7.8, vanilla_flops()});
     table.push_back({"b decision GRU train step", label, gru, "tutorial 2019 GPU (SPEC)", 33.0, gru_flops()});
     if (t == threads) break;

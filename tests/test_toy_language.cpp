@@ -104,3 +104,31 @@ TEST_CASE("toy language: a batch is one-hot inputs, cumulative targets and a ful
   CHECK(noisy.targets == b.targets);
   CHECK_THROWS_WITH(review_batch<double>({parse_review("a good1"), parse_review("a")}), Catch::Contains("one length"));
 }
+
+TEST_CASE("toy language: the probes put their words at the middle of noise-only reviews", "[tasks][toy]") {
+  Rng rng(9);
+  const auto background = noise_reviews(rng, 4, 50);
+  const auto noise = noise_words();
+  for (const auto& r : background)
+    for (Word w : r) CHECK(std::find(noise.begin(), noise.end(), w) != noise.end());
+  const auto& probes = tutorial_probes();
+  CHECK(probes.size() == 18);
+  const auto find = [&](std::string_view name) {
+    for (const auto& p : probes)
+      if (p.name == name) return with_probe(background, p);
+    FAIL("no probe " << name);
+    return background;
+  };
+  const auto not_later = find("not4 n n n good1");
+  CHECK(not_later[0][25] == not4);
+  CHECK(not_later[0][29] == word_index("good1"));
+  CHECK(not_later[0][26] == background[0][26]);
+  CHECK(cumulative_valence(not_later[1]).back() == -1);
+  CHECK(cumulative_valence(find("very1 awesome1")[2]).back() == 4);
+  CHECK(cumulative_valence(find("not4 awful1")[3]).back() == 2);
+  CHECK(cumulative_valence(find("not4")[0]).back() == 0);
+  const auto plain = find("good1");
+  CHECK(plain[0][25] == background[0][25]);
+  CHECK(plain[0][26] == word_index("good1"));
+  CHECK(cumulative_valence(plain[0]).back() == 1);
+}

@@ -37,21 +37,18 @@ inline Timing time_ms(const std::function<void()>& step, int warmup, int samples
   return {ms[ms.size() / 2], ms.front(), ms.back(), samples};
 }
 
-// Runs the reference workloads (bench_all.py --only KEYS) and returns its
-// result rows, or nothing when python3-torch or the reference folder is
-// missing (the table then says so).
-inline std::optional<nlohmann::json> run_reference(const std::string& keys) {
+// The folder of the shared reference workloads (bench_all.py, common.py).
+inline std::filesystem::path reference_dir() {
   const char* dir_env = std::getenv("CTD_REFERENCE_DIR");
-  const std::filesystem::path dir = dir_env ? dir_env : CTD_DEFAULT_REFERENCE_DIR;
-  if (!std::filesystem::exists(dir / "bench_all.py")) {
-    fmt::print("reference: {} not found (set CTD_REFERENCE_DIR)\n", (dir / "bench_all.py").string());
-    return std::nullopt;
-  }
-  const auto out = std::filesystem::temp_directory_path() / ("ctd_reference_" + keys + ".json");
-  // --blas system: the system BLAS (the test command installs Debian's
-  // OpenBLAS, OpenMP build; the reference README explains why not netlib).
-  const std::string cmd = "cd '" + dir.string() + "' && /usr/bin/python3 bench_all.py --blas system --only " +
-                          keys + " --json '" + out.string() + "' > '" + out.string() + ".log' 2>&1";
+  return dir_env ? dir_env : CTD_DEFAULT_REFERENCE_DIR;
+}
+
+// Runs `command` in `dir`, which writes {"results": [rows]} to `out`; the
+// rows, or nothing (and why) when it fails.
+inline std::optional<nlohmann::json> run_reference_command(const std::filesystem::path& dir, const std::string& command,
+                                                           const std::filesystem::path& out) {
+  const std::string cmd = "cd '" + dir.string() + "' && CTD_REFERENCE_DIR='" + reference_dir().string() + "' " +
+                          command + " --json '" + out.string() + "' > '" + out.string() + ".log' 2>&1";
   fmt::print("running the reference: {}\n", cmd);
   std::fflush(stdout);
   if (std::system(cmd.c_str()) != 0) {
@@ -60,6 +57,33 @@ inline std::optional<nlohmann::json> run_reference(const std::string& keys) {
   }
   std::ifstream in(out);
   return nlohmann::json::parse(in)["results"];
+}
+
+// Runs the shared reference workloads (bench_all.py --only KEYS) and returns
+// their result rows, or nothing when python3-torch or the reference folder
+// is missing (the table then says so).
+inline std::optional<nlohmann::json> run_reference(const std::string& keys) {
+  const std::filesystem::path dir = reference_dir();
+  if (!std::filesystem::exists(dir / "bench_all.py")) {
+    fmt::print("reference: {} not found (set CTD_REFERENCE_DIR)\n", (dir / "bench_all.py").string());
+    return std::nullopt;
+  }
+  // --blas system: the system BLAS (the test command installs Debian's
+  // OpenBLAS, OpenMP build; the reference README explains why not netlib).
+  return run_reference_command(dir, "/usr/bin/python3 bench_all.py --blas system --only " + keys,
+                               std::filesystem::temp_directory_path() / ("ctd_reference_" + keys + ".json"));
+}
+
+// Runs one of our own reference scripts (benchmarks/reference/SCRIPT, for
+// workloads the shared folder lacks; they use its helpers).
+inline std::optional<nlohmann::json> run_reference_script(const std::string& script, int samples) {
+  if (!std::filesystem::exists(reference_dir() / "common.py")) {
+    fmt::print("reference: {} not found (set CTD_REFERENCE_DIR)\n", (reference_dir() / "common.py").string());
+    return std::nullopt;
+  }
+  return run_reference_command(CTD_BENCH_REFERENCE_SCRIPTS,
+                               "/usr/bin/python3 " + script + " --samples " + std::to_string(samples),
+                               std::filesystem::temp_directory_path() / ("ctd_reference_" + script + ".json"));
 }
 
 inline std::optional<double> reference_ms(const std::optional<nlohmann::json>& rows,

@@ -103,9 +103,9 @@ void write_training_file(const std::filesystem::path& file, const std::vector<do
 
 // The files every supervised example writes: params.h5 (the tutorial's
 // keys), training.h5, and summary.json with the run's common fields plus
-// the example's own results in `results`.
+// the example's own results in `results`; returns what summary.json holds.
 template <class Model, class B, class S>
-void write_supervised_outputs(typename B::context& ctx, Model& model, const SupervisedCli& cli,
+nlohmann::json write_supervised_outputs(typename B::context& ctx, Model& model, const SupervisedCli& cli,
                               std::uint64_t seed, const TrainingResult& result,
                               const SequenceBatch<S>& eval, const HostMatrix<S>& eval_outputs,
                               nlohmann::json results) {
@@ -122,6 +122,7 @@ void write_supervised_outputs(typename B::context& ctx, Model& model, const Supe
   results["seed"] = seed;
   write_json(cli.out / "summary.json", results);
   fmt::print("wrote {}\n", (cli.out / "summary.json").string());
+  return results;
 }
 
 }  // namespace ctd::examples

@@ -132,6 +132,63 @@ inline std::vector<Word> random_review(Rng& rng, Index length) {
   return review;
 }
 
+// Reviews of noise words only, uniformly drawn: the probes' background.
+inline std::vector<std::vector<Word>> noise_reviews(Rng& rng, Index count, Index length) {
+  static const std::vector<Word> noise = noise_words();
+  std::vector<std::vector<Word>> reviews(static_cast<std::size_t>(count));
+  for (auto& r : reviews) {
+    r.resize(std::size_t(length));
+    for (auto& w : r) w = noise[std::size_t(rng.uniform() * double(noise.size())) % noise.size()];
+  }
+  return reviews;
+}
+
+// A probe: words written into reviews from position `at` on, "" keeping
+// the (noise) word that is there.
+struct Probe {
+  std::string_view name;
+  std::vector<std::string_view> words;
+};
+
+// The tutorial's probes, from the middle position (length / 2) on: the
+// modifier at the middle and a valence word right after it (or, for
+// "not4 n n n", four words after it, three noise words between), and the
+// plain valence words one after the middle, where the modified ones are.
+inline const std::vector<Probe>& tutorial_probes() {
+  static const std::vector<Probe> probes{
+      {"very1", {"very1"}},
+      {"very1 good1", {"very1", "good1"}},
+      {"very1 awesome1", {"very1", "awesome1"}},
+      {"very1 bad1", {"very1", "bad1"}},
+      {"very1 awful1", {"very1", "awful1"}},
+      {"not4", {"not4"}},
+      {"not4 good1", {"not4", "good1"}},
+      {"not4 awesome1", {"not4", "awesome1"}},
+      {"not4 bad1", {"not4", "bad1"}},
+      {"not4 awful1", {"not4", "awful1"}},
+      {"not4 n n n good1", {"not4", "", "", "", "good1"}},
+      {"not4 n n n awesome1", {"not4", "", "", "", "awesome1"}},
+      {"not4 n n n bad1", {"not4", "", "", "", "bad1"}},
+      {"not4 n n n awful1", {"not4", "", "", "", "awful1"}},
+      {"good1", {"", "good1"}},
+      {"awesome1", {"", "awesome1"}},
+      {"bad1", {"", "bad1"}},
+      {"awful1", {"", "awful1"}}};
+  return probes;
+}
+
+inline std::vector<std::vector<Word>> with_probe(std::vector<std::vector<Word>> reviews, const Probe& probe) {
+  for (auto& r : reviews) {
+    const std::size_t at = r.size() / 2;
+    require(at + probe.words.size() <= r.size(),
+            "toy language: probe '" + std::string(probe.name) + "' does not fit a review of " +
+                std::to_string(r.size()) + " words");
+    for (std::size_t k = 0; k < probe.words.size(); ++k)
+      if (!probe.words[k].empty()) r[at + k] = word_index(probe.words[k]);
+  }
+  return reviews;
+}
+
 // Many reviews of one length, word indices stored trial after trial.
 struct ReviewSet {
   Index length = 0;

@@ -239,12 +239,17 @@ struct cpu {
   }
 
   // ---- random fills -----------------------------------------------------------
-  // Column-major order of draws, so a device fill can use the same counters.
+  // Draw i + j * rows of the rng's counter for element (i, j): the numbers
+  // a sequence of rng.normal() calls would give, column-major so a device
+  // fill uses the same counters, with the columns filled in parallel.
   template <class S>
-  static void fill_normal(context&, MatrixView<S> y, S mean, S stddev, Rng& rng) {
-    for (Index j = 0; j < y.cols; ++j)
+  static void fill_normal(context& ctx, MatrixView<S> y, S mean, S stddev, Rng& rng) {
+    const std::uint64_t seed = rng.seed, first = rng.counter;
+    parallel_for(ctx, y.cols, [&](Index j) {
       for (Index i = 0; i < y.rows; ++i)
-        y.data[i + j * y.ld] = mean + stddev * static_cast<S>(rng.normal());
+        y.data[i + j * y.ld] = mean + stddev * static_cast<S>(Rng::normal_at(seed, first + std::uint64_t(i + j * y.rows)));
+    });
+    rng.counter += std::uint64_t(y.size());
   }
 
   // ---- fused cell passes ------------------------------------------------------

@@ -1,0 +1,146 @@
+// contextual_toy — the contextual-processing tutorial (SPEC §6; Maheswaranathan
+// & Sussillo 2020): the tutorials' GRU trained on the toy sentiment language
+// under state noise, then taken apart: its fixed points (a line attractor
+// of accumulated valence), the spectrum where a modifier acts, the input
+// Jacobian's prediction of each word's effect after "not" and "very", the
+// angles between the modifiers' deflections and the eigenmodes, and the
+// perturbations that remove the modifiers' effects.
+//
+//   contextual_toy --out out/contextual_toy                  # train, then analyse
+//   contextual_toy --params out/contextual_toy/params.h5     # analyse a trained network
+//
+// Writes params.h5, initial_params.h5, training.h5, analysis.h5 and
+// summary.json; plot.py beside this file draws the figures.
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/core.h>
+
+#include "common/cli.hpp"
+#include "common/supervised_example.hpp"
+#include "contextual_toy/analysis.hpp"
+#include "ctd/backend/cpu/cpu.hpp"
+#include "ctd/cells/gru.hpp"
+#include "ctd/io/trained_network.hpp"
+#include "ctd/tasks/toy_language.hpp"
+
+using namespace ctd;
+namespace fs = std::filesystem;
+using Model = RnnRegressor<GruCell, cpu, float>;
+
+namespace {
+
+struct Settings {
+  examples::SupervisedCli cli;
+  Index train_reviews = 100000;
+  Index length = 50;
+  double input_noise = 0;
+  fs::path params;  // analyse this file instead of training
+  examples::ToyAnalysisOptions analysis;
+};
+
+// The trained (or loaded) model's masked MSE on fresh reviews, no L2, no noise.
+double evaluation_loss(cpu::context& ctx, Model& model, const SequenceBatch<float>& eval) {
+  model.load(ctx, eval);
+  return model.evaluate(ctx);
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"The contextual-processing tutorial: a GRU on the toy sentiment language and its analysis"};
+  Settings s;
+  auto& cli = s.cli;
+  cli.train.steps = 40000;
+  cli.train.adam = {0.04, 0.99995, 0.9, 0.999, 0.1};
+  cli.l2 = 1e-4;
+  cli.state_noise = 0.003;
+  cli.out = "out/contextual_toy";
+  cli.add_to(app);
+  app.add_option("--train-reviews", s.train_reviews, "reviews generated once for training")
+      ->capture_default_str()
+      ->check(examples::positive);
+  app.add_option("--length", s.length, "words per review")->capture_default_str()->check(examples::positive);
+  app.add_option("--input-noise", s.input_noise, "standard deviation of Gaussian noise on the one-hot inputs")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--params", s.params, "analyse this trained network (HDF5, tutorial layout) instead of training")
+      ->check(CLI::ExistingFile);
+  s.analysis.add_to(app);
+  examples::parse_or_exit(app, argc, argv);
+  cli.prepare();
+
+  cpu::context ctx;
+  const std::uint64_t seed = cli.train.seed;
+  Rng eval_rng(examples::eval_seed(seed));
+  const SequenceBatch<float> eval = toy_language::review_batch<float>(
+      [&] {
+        std::vector<std::vector<toy_language::Word>> r;
+        for (Index i = 0; i < cli.eval_trials; ++i) r.push_back(toy_language::random_review(eval_rng, s.length));
+        return r;
+      }(),
+      s.input_noise, &eval_rng);
+
+  nlohmann::json results;
+  fs::path params_file = s.params;
+  if (s.params.empty()) {
+    Model model(cli.state_size, toy_language::vocabulary_size, 1);
+    Rng init_rng(examples::init_seed(seed));
+    model.initialize(ctx, init_rng, {});
+    {
+      io::Dict initial;
+      io::save_parameters(ctx, model.parameters(), initial);
+      io::write_h5(cli.out / "initial_params.h5", initial);
+    }
+    Rng set_rng(Rng::bits_at(seed, 4));
+    const toy_language::ReviewSet train = toy_language::random_reviews(set_rng, s.train_reviews, s.length);
+    fmt::print("{} training reviews of {} words; GRU n = {}, state noise {}\n", train.size(), s.length,
+               cli.state_size, cli.state_noise);
+    const auto result = examples::train_on_fresh_batches(
+        ctx, model,
+        [&](Rng& rng) { return toy_language::sample_batch<float>(train, rng, cli.batch, s.input_noise); }, cli);
+    const double eval_loss = evaluation_loss(ctx, model, eval);
+    const HostMatrix<float> eval_out = download<cpu, float>(ctx, model.forward(ctx));
+    fmt::print("evaluation (no L2, no state noise, {} fresh reviews): loss {:.5f}\n", cli.eval_trials, eval_loss);
+    results = examples::write_supervised_outputs<Model, cpu, float>(
+        ctx, model, cli, seed, result, eval, eval_out,
+        {{"eval_loss", eval_loss}, {"state_noise", cli.state_noise}, {"train_reviews", s.train_reviews}});
+    params_file = cli.out / "params.h5";
+  }
+
+  const io::Dict dict = io::read_h5(params_file);
+  const io::NetworkShape net = io::network_shape(dict);
+  const std::string file_name = params_file.string();
+  require(net.cell == io::CellType::gru, file_name + ": holds a " + io::cell_type_name(net.cell) +
+                                             "; the toy language's network is a GRU (keys h0 wRUHX wCHX bRU bC wO bO)");
+  const Index n = net.state_size, u = toy_language::vocabulary_size;
+  require(net.input_size == u,
+          file_name + ": wRUHX has shape (" + std::to_string(2 * n) + ", " + std::to_string(n + net.input_size) +
+              "), the toy language's GRU needs (2n, n + " + std::to_string(u) + ") = (" + std::to_string(2 * n) +
+              ", " + std::to_string(n + u) + "): one input per word");
+  require(net.output_size == 1, file_name + ": wO has shape (" + std::to_string(net.output_size) + ", " +
+                                    std::to_string(n) + "), the toy language's GRU needs (1, " + std::to_string(n) +
+                                    "): one output, the valence");
+  Model model(net.state_size, net.input_size, net.output_size);
+  io::load_parameters(ctx, dict, model.parameters());
+  if (!s.params.empty()) {
+    // Analysing the run that wrote this folder: keep its training results.
+    const fs::path summary = cli.out / "summary.json";
+    if (fs::exists(summary) && fs::equivalent(params_file.parent_path(), cli.out))
+      results = nlohmann::json::parse(std::ifstream(summary), nullptr, false);
+    if (!results.is_object()) results = nlohmann::json::object();
+    results["eval_loss"] = evaluation_loss(ctx, model, eval);
+    fmt::print("{}: evaluation loss {:.5f} on {} fresh reviews\n", params_file.string(),
+               results["eval_loss"].get<double>(), cli.eval_trials);
+  }
+  const fs::path initial_file = params_file.parent_path() / "initial_params.h5";
+  const io::Dict initial = fs::exists(initial_file) ? io::read_h5(initial_file) : io::Dict{};
+  results["analysis"] =
+      examples::analyse_toy_network(ctx, dict, fs::exists(initial_file) ? &initial : nullptr, s.analysis, cli.out);
+  results["params"] = params_file.string();
+  examples::write_json(cli.out / "summary.json", results);
+  fmt::print("wrote {}\n", (cli.out / "summary.json").string());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return ctd::examples::run_program("contextual_toy", argc, argv, run); }

@@ -1,0 +1,89 @@
+#pragma once
+// A state displacement seen through the eigenmodes of a linearisation
+// J = R diag(lambda) L^T (linearization.hpp): its mode coordinates
+// c = L^T v (so v = R c), the displacement with some modes taken out, and
+// the angle between it and the subspace a mode's left eigenvector spans.
+// These are the contextual-processing tutorial's tools for asking which
+// modes carry a modifier word's effect. A complex eigenvalue always comes
+// with its conjugate: a mode group is the pair, and removing or measuring
+// it keeps everything real.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include <Eigen/Dense>
+
+#include "ctd/analysis/linearization.hpp"
+#include "ctd/core/error.hpp"
+
+namespace ctd {
+
+inline void check_modes(const EigenDecomposition& e, Index size, const char* what) {
+  require(e.right.cols() == e.values.size() && e.left.cols() == e.values.size(),
+          std::string(what) + ": the eigen-decomposition has no eigenvectors (linearise with eigenvectors on)");
+  require(size == e.right.rows(), std::string(what) + ": the vector has " + std::to_string(size) +
+                                      " entries, the eigenvectors " + std::to_string(e.right.rows()));
+}
+
+// c = L^T v: v = sum_i c_i r_i.
+inline Eigen::VectorXcd mode_coordinates(const EigenDecomposition& e, const Eigen::VectorXd& v) {
+  check_modes(e, v.size(), "mode_coordinates");
+  return e.left.transpose() * v.cast<std::complex<double>>();
+}
+
+// Mode i and, for a complex eigenvalue, its conjugate partner.
+inline std::vector<Index> mode_group(const EigenDecomposition& e, Index i, double tol = 1e-9) {
+  require(i >= 0 && i < e.values.size(), "mode_group: no mode " + std::to_string(i));
+  const std::complex<double> l = e.values(i);
+  if (std::abs(l.imag()) <= tol * std::max(1.0, std::abs(l))) return {i};
+  Index partner = -1;
+  double best = INFINITY;
+  for (Index j = 0; j < e.values.size(); ++j) {
+    const double d = std::abs(e.values(j) - std::conj(l));
+    if (j != i && d < best) best = d, partner = j;
+  }
+  return {std::min(i, partner), std::max(i, partner)};
+}
+
+// The mode groups in the decomposition's order, each once.
+inline std::vector<std::vector<Index>> mode_groups(const EigenDecomposition& e) {
+  std::vector<std::vector<Index>> groups;
+  std::vector<bool> seen(std::size_t(e.values.size()), false);
+  for (Index i = 0; i < e.values.size(); ++i) {
+    if (seen[std::size_t(i)]) continue;
+    auto g = mode_group(e, i);
+    for (Index j : g) seen[std::size_t(j)] = true;
+    groups.push_back(std::move(g));
+  }
+  return groups;
+}
+
+// v less its components along `modes` (each with its conjugate partner).
+inline Eigen::VectorXd remove_modes(const EigenDecomposition& e, const Eigen::VectorXd& v,
+                                    const std::vector<Index>& modes) {
+  const Eigen::VectorXcd c = mode_coordinates(e, v);
+  std::vector<bool> removed(std::size_t(e.values.size()), false);
+  for (Index i : modes)
+    for (Index j : mode_group(e, i)) removed[std::size_t(j)] = true;
+  Eigen::VectorXcd part = Eigen::VectorXcd::Zero(v.size());
+  for (Index j = 0; j < e.values.size(); ++j)
+    if (removed[std::size_t(j)]) part += c(j) * e.right.col(j);
+  return v - part.real();
+}
+
+// The angle (radians, in [0, pi/2]) between v and the real span of mode
+// i's left eigenvector: a line for a real eigenvalue, the plane of its real
+// and imaginary parts for a complex pair.
+inline double angle_to_left_mode(const EigenDecomposition& e, Index i, const Eigen::VectorXd& v) {
+  check_modes(e, v.size(), "angle_to_left_mode");
+  const double norm = v.norm();
+  require(norm > 0, "angle_to_left_mode: the vector is zero");
+  const Eigen::VectorXcd l = e.left.col(i);
+  Eigen::MatrixXd span(v.size(), mode_group(e, i).size());
+  span.col(0) = l.real();
+  if (span.cols() == 2) span.col(1) = l.imag();
+  const Eigen::MatrixXd Q = span.householderQr().householderQ() * Eigen::MatrixXd::Identity(v.size(), span.cols());
+  return std::acos(std::min(1.0, (Q.transpose() * v).norm() / norm));
+}
+
+}  // namespace ctd
