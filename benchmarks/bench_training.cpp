@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
     }
   }
   const auto rows = reference ? bench::run_reference("a,b") : std::nullopt;
-  const auto toy_rows = reference ? bench::run_reference_script("toy_language_torch.py", 30) : std::nullopt;
+  const auto toy_rows = reference ? bench::run_reference_script("toy_language_torch.py", samples) : std::nullopt;
   Rng review_rng(2);
   const toy_language::ReviewSet reviews = toy_language::random_reviews(review_rng, 1024, toy_T);
   std::vector<bench::Row> table;

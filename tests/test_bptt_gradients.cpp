@@ -33,8 +33,9 @@ SequenceBatch<double> random_batch(Rng& rng, Index u, Index o, Index T, Index B)
   return b;
 }
 
+// With state noise, the same draws at every evaluation of the loss.
 template <template <class, class> class Cell>
-void check_all_parameter_gradients(const typename Cell<cpu, double>::Init& init) {
+void check_all_parameter_gradients(const typename Cell<cpu, double>::Init& init, double state_noise = 0) {
   cpu::context ctx;
   Rng rng(7);
   const Index n = 6, u = 3, o = 2, T = 5, B = 4;
@@ -45,10 +46,13 @@ void check_all_parameter_gradients(const typename Cell<cpu, double>::Init& init)
   for (Index i = 0; i < values.rows; ++i) values.data[i] += 0.1 * rng.normal();
   model.load(ctx, random_batch(rng, u, o, T, B));
 
-  model.loss_and_gradient(ctx, l2);
+  const auto loss = [&] {
+    Rng noise(13);
+    return model.loss_and_gradient(ctx, l2, {state_noise, &noise});
+  };
+  loss();
   const HostMatrix<double> analytic = download<cpu, double>(ctx, model.parameters().grads());
-  const HostMatrix<double> numeric =
-      numeric_gradient(values.data, values.rows, [&] { return model.loss_and_gradient(ctx, l2).total(); });
+  const HostMatrix<double> numeric = numeric_gradient(values.data, values.rows, [&] { return loss().total(); });
   for (const auto& spec : model.parameters().specs()) {
     const Index at = model.parameters().find(spec.name);
     Index offset = 0;
@@ -127,9 +131,12 @@ TEST_CASE("LSTM: input and initial-state cotangents match finite differences", "
 
 // The noise is large so that a backward pass that saw it where it should
 // not (the vanilla step differentiates tanh from its output) would fail.
-TEST_CASE("state noise adds no gradient term: cotangents under fixed noise match finite differences",
+TEST_CASE("state noise adds no gradient term: gradients under fixed noise match finite differences",
           "[gradients][noise]") {
+  check_all_parameter_gradients<VanillaRnnCell>({0.9, 0.3}, 0.3);
+  check_all_parameter_gradients<GruCell>({1.0, 1.0, 0.3}, 0.3);
   check_input_and_state_cotangents<VanillaRnnCell>(Direction::forward, 0.3);
+  check_input_and_state_cotangents<VanillaRnnCell>(Direction::backward, 0.3);
   check_input_and_state_cotangents<GruCell>(Direction::forward, 0.3);
   check_input_and_state_cotangents<LstmCell>(Direction::backward, 0.3);
 }

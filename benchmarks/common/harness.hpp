@@ -47,7 +47,8 @@ inline std::filesystem::path reference_dir() {
 // rows, or nothing (and why) when it fails.
 inline std::optional<nlohmann::json> run_reference_command(const std::filesystem::path& dir, const std::string& command,
                                                            const std::filesystem::path& out) {
-  const std::string cmd = "cd '" + dir.string() + "' && CTD_REFERENCE_DIR='" + reference_dir().string() + "' " +
+  const std::string cmd = "cd '" + dir.string() + "' && CTD_REFERENCE_DIR='" +
+                          std::filesystem::absolute(reference_dir()).string() + "' " +
                           command + " --json '" + out.string() + "' > '" + out.string() + ".log' 2>&1";
   fmt::print("running the reference: {}\n", cmd);
   std::fflush(stdout);

@@ -97,6 +97,7 @@ FixedPointReport fixed_points_at_tolerances(cpu::context& ctx, const Map& map, c
                                             const std::function<HostMatrix<double>(const HostMatrix<double>&)>& readout,
                                             io::Dict& file) {
   const Index n = map.state_size();
+  require(!s.tolerances.empty(), "the fixed-point search needs at least one tolerance");
   FixedPointReport report;
   for (const double tol : s.tolerances) {
     const std::string name = fmt::format("tol_{:.0e}", tol);

@@ -55,6 +55,7 @@ struct SupervisedCli {
 inline std::uint64_t init_seed(std::uint64_t seed) { return Rng::bits_at(seed, 1); }
 inline std::uint64_t data_seed(std::uint64_t seed) { return Rng::bits_at(seed, 2); }
 inline std::uint64_t eval_seed(std::uint64_t seed) { return Rng::bits_at(seed, 3); }
+inline std::uint64_t review_seed(std::uint64_t seed) { return Rng::bits_at(seed, 4); }  // a pre-generated training set
 
 // Trains the model on a fresh batch from make_batch(rng) every step with the
 // library's trainer, as the command line says: the data drawn from

@@ -44,7 +44,8 @@
 namespace ctd::examples {
 
 struct ToyAnalysisOptions {
-  Index candidate_reviews = 100;  // x review length = the fixed-point candidates (5000)
+  Index length = 50;              // words per review, as in training
+  Index candidate_reviews = 100;  // x length = the fixed-point candidates (5000)
   Index probe_reviews = 256;
   std::uint64_t seed = 0;
   FixedPointSettings fixed_points = [] {
@@ -113,8 +114,9 @@ struct Readout {
 inline io::Array vector_array(const std::vector<double>& v) { return io::Array{{v.size()}, v}; }
 
 inline void set_eigenvalues(io::Dict& file, const std::string& key, const Eigen::VectorXcd& values) {
-  file.set(key + "_real", io::to_array<double>(HostMatrix<double>(values.real())));
-  file.set(key + "_imag", io::to_array<double>(HostMatrix<double>(values.imag())));
+  const Eigen::VectorXd re = values.real(), im = values.imag();
+  file.set(key + "_real", vector_array({re.data(), re.data() + re.size()}));
+  file.set(key + "_imag", vector_array({im.data(), im.data() + im.size()}));
 }
 
 inline nlohmann::json complex_json(std::complex<double> z) { return {z.real(), z.imag()}; }
@@ -139,13 +141,16 @@ std::vector<Index> first_group(const std::vector<std::vector<Index>>& groups, Fi
   return *g;
 }
 
-// The mode groups ordered by the deflection's weight on them, largest first.
+// The mode groups ordered by the size of the deflection's part in them
+// (a complex pair's part is real and counts both modes), largest first.
 inline std::vector<std::vector<Index>> groups_by_weight(const EigenDecomposition& e, const Eigen::VectorXd& d) {
-  const Eigen::VectorXcd c = mode_coordinates(e, d);
   auto groups = mode_groups(e);
-  std::stable_sort(groups.begin(), groups.end(),
-                   [&](const auto& a, const auto& b) { return std::abs(c(a[0])) > std::abs(c(b[0])); });
-  return groups;
+  std::vector<std::pair<double, std::size_t>> weight;
+  for (std::size_t k = 0; k < groups.size(); ++k) weight.push_back({-(d - remove_modes(e, d, groups[k])).norm(), k});
+  std::stable_sort(weight.begin(), weight.end());
+  std::vector<std::vector<Index>> sorted;
+  for (const auto& [w, k] : weight) sorted.push_back(groups[k]);
+  return sorted;
 }
 
 }  // namespace toy_analysis
@@ -173,12 +178,8 @@ inline nlohmann::json analyse_toy_network(cpu::context& ctx, const io::Dict& dic
   nlohmann::json result;
 
   // 1. Fixed points and the line attractor.
-  const Index length = 50;
-  const HostMatrix<double> candidates = run(ctx, net, [&] {
-    std::vector<std::vector<lang::Word>> r;
-    for (Index i = 0; i < opt.candidate_reviews; ++i) r.push_back(lang::random_review(rng, length));
-    return r;
-  }());
+  const Index length = opt.length;
+  const HostMatrix<double> candidates = run(ctx, net, lang::random_review_list(rng, opt.candidate_reviews, length));
   const HostMatrix<double> candidate_readouts = readout(candidates);
   fmt::print("{} candidates: states of {} random reviews\n", candidates.cols(), opt.candidate_reviews);
   FixedPointSettings fp = opt.fixed_points;
@@ -234,7 +235,9 @@ inline nlohmann::json analyse_toy_network(cpu::context& ctx, const io::Dict& dic
   result["spectrum_before_modifier"] = {
       {"integration_mode", modes_json(integration)},
       {"not_pair", modes_json(not_pair[0])},
-      {"not_pair_steps_to_decay_by_e", -1.0 / std::log(std::abs(eig.values(not_pair[0])))},
+      {"not_pair_steps_to_decay_by_e", std::abs(eig.values(not_pair[0])) < 1
+                                             ? nlohmann::json(-1.0 / std::log(std::abs(eig.values(not_pair[0]))))
+                                             : nlohmann::json()},
       {"not_pair_rotation_per_step_degrees", std::abs(std::arg(eig.values(not_pair[0]))) * 180.0 / std::numbers::pi},
       {"very_mode", modes_json(very_mode[0])},
       {"largest_magnitudes", [&] {
@@ -290,17 +293,22 @@ inline nlohmann::json analyse_toy_network(cpu::context& ctx, const io::Dict& dic
   };
   result["angles_degrees"] = {{"not4_deflection", angle_json(d_not)}, {"very1_deflection", angle_json(d_very)}};
 
-  // The share of a modifier's effect on the next valence word (mean over the
-  // four words) left when `modes` are taken out of its deflection d.
+  // The share of a modifier's effect on the next valence word left when
+  // `modes` are taken out of its deflection d: with e_w the effect's change
+  // for word w with d and e'_w with d less the modes, the least-squares
+  // share over the four words, sum e'_w e_w / sum e_w^2 (a modifier that
+  // changes nothing has no share to take).
   const auto remaining = [&](const Eigen::VectorXd& d, const std::vector<Index>& modes) {
-    double share = 0;
+    double num = 0, den = 0;
     for (const char* name : valence_words) {
       const Index word = lang::word_index(name);
       const double base = response.effect(line, word);
-      share += (response.effect(line + remove_modes(eig, d, modes), word) - base) /
-               (response.effect(line + d, word) - base);
+      const double full_change = response.effect(line + d, word) - base;
+      num += (response.effect(line + remove_modes(eig, d, modes), word) - base) * full_change;
+      den += full_change * full_change;
     }
-    return share / double(valence_words.size());
+    require(den > 1e-12, "contextual analysis: the modifier changes no valence word's effect (is the network trained?)");
+    return num / den;
   };
   const auto cumulative = [&](const Eigen::VectorXd& d, const std::vector<std::vector<Index>>& order) {
     std::vector<double> curve{remaining(d, {})};

@@ -66,18 +66,17 @@ int run(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   s.analysis.add_to(app);
   examples::parse_or_exit(app, argc, argv);
+  // Analysing a trained network writes beside it unless told otherwise, so
+  // it never mixes into another run's folder.
+  if (!s.params.empty() && app.count("--out") == 0) cli.out = s.params.parent_path().empty() ? "." : s.params.parent_path();
   cli.prepare();
+  s.analysis.length = s.length;
 
   cpu::context ctx;
   const std::uint64_t seed = cli.train.seed;
   Rng eval_rng(examples::eval_seed(seed));
   const SequenceBatch<float> eval = toy_language::review_batch<float>(
-      [&] {
-        std::vector<std::vector<toy_language::Word>> r;
-        for (Index i = 0; i < cli.eval_trials; ++i) r.push_back(toy_language::random_review(eval_rng, s.length));
-        return r;
-      }(),
-      s.input_noise, &eval_rng);
+      toy_language::random_review_list(eval_rng, cli.eval_trials, s.length), s.input_noise, &eval_rng);
 
   nlohmann::json results;
   fs::path params_file = s.params;
@@ -90,7 +89,7 @@ int run(int argc, char** argv) {
       io::save_parameters(ctx, model.parameters(), initial);
       io::write_h5(cli.out / "initial_params.h5", initial);
     }
-    Rng set_rng(Rng::bits_at(seed, 4));
+    Rng set_rng(examples::review_seed(seed));
     const toy_language::ReviewSet train = toy_language::random_reviews(set_rng, s.train_reviews, s.length);
     fmt::print("{} training reviews of {} words; GRU n = {}, state noise {}\n", train.size(), s.length,
                cli.state_size, cli.state_noise);
@@ -124,7 +123,7 @@ int run(int argc, char** argv) {
   if (!s.params.empty()) {
     // Analysing the run that wrote this folder: keep its training results.
     const fs::path summary = cli.out / "summary.json";
-    if (fs::exists(summary) && fs::equivalent(params_file.parent_path(), cli.out))
+    if (fs::exists(summary) && fs::equivalent(fs::absolute(params_file).parent_path(), cli.out))
       results = nlohmann::json::parse(std::ifstream(summary), nullptr, false);
     if (!results.is_object()) results = nlohmann::json::object();
     results["eval_loss"] = evaluation_loss(ctx, model, eval);

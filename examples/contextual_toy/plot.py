@@ -3,7 +3,7 @@
     /usr/bin/python3 examples/contextual_toy/plot.py out/contextual_toy
 
 loss.png                 training loss
-trials.png               evaluation reviews: cumulative valence and output
+trials.png               evaluation reviews: their words, cumulative valence and output
 eigenvalues_h0.png       spectrum of dF/dh at h0 before and after training
 line_attractor.png       fixed points in their top-2 PCA space, coloured by readout
 eigenvalues_line.png     real parts of the top three eigenvalues along the line, by readout
@@ -23,12 +23,23 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import plot_common as pc  # noqa: E402
 from plot_common import plt  # noqa: E402
 
+VOCABULARY = ["a", "and", "awesome1", "awful1", "bad1", "for", "good1", "it", "not4", "the", "very1", "while"]
 folder = pc.out_dir("out/contextual_toy")
 summary = json.load(open(os.path.join(folder, "summary.json")))
 analysis = summary["analysis"]
 if os.path.exists(os.path.join(folder, "training.h5")):
     pc.plot_loss(folder)
-    pc.plot_trials(folder, "toy language: cumulative valence (dashed) and the GRU's output")
+    with h5py.File(os.path.join(folder, "training.h5"), "r") as f:
+        words, y, o = f["inputs"][...].argmax(axis=2), f["targets"][...], f["outputs"][...]
+    fig, axes = plt.subplots(4, 1, figsize=(9, 8), sharex=True)
+    for b, ax in enumerate(axes):
+        ax.plot(y[b, :, 0], "k--", label="cumulative valence")
+        ax.plot(o[b, :, 0], "C0", label="GRU output")
+        for t, w in enumerate(words[b]):
+            ax.text(t, ax.get_ylim()[1], VOCABULARY[w], rotation=90, fontsize=5, va="top", ha="center")
+    axes[0].legend(loc="lower left", fontsize=7)
+    axes[-1].set_xlabel("word")
+    pc.save(fig, folder, "trials.png")
 
 
 def complex_values(f, key):

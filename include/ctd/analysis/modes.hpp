@@ -31,28 +31,36 @@ inline Eigen::VectorXcd mode_coordinates(const EigenDecomposition& e, const Eige
   return e.left.transpose() * v.cast<std::complex<double>>();
 }
 
-// Mode i and, for a complex eigenvalue, its conjugate partner.
+// Mode i and, for a complex eigenvalue, its conjugate partner (the nearest
+// eigenvalue to conj(lambda_i) other than i, which must be close to it).
 inline std::vector<Index> mode_group(const EigenDecomposition& e, Index i, double tol = 1e-9) {
   require(i >= 0 && i < e.values.size(), "mode_group: no mode " + std::to_string(i));
   const std::complex<double> l = e.values(i);
-  if (std::abs(l.imag()) <= tol * std::max(1.0, std::abs(l))) return {i};
+  const double scale = std::max(1.0, std::abs(l));
+  if (std::abs(l.imag()) <= tol * scale) return {i};
   Index partner = -1;
   double best = INFINITY;
   for (Index j = 0; j < e.values.size(); ++j) {
     const double d = std::abs(e.values(j) - std::conj(l));
     if (j != i && d < best) best = d, partner = j;
   }
+  require(partner >= 0 && best <= 1e-6 * scale,
+          "mode_group: the complex eigenvalue " + std::to_string(l.real()) + " + " + std::to_string(l.imag()) +
+              "i has no conjugate in the decomposition");
   return {std::min(i, partner), std::max(i, partner)};
 }
 
-// The mode groups in the decomposition's order, each once.
+// The mode groups in the decomposition's order, each mode in exactly one.
 inline std::vector<std::vector<Index>> mode_groups(const EigenDecomposition& e) {
   std::vector<std::vector<Index>> groups;
   std::vector<bool> seen(std::size_t(e.values.size()), false);
   for (Index i = 0; i < e.values.size(); ++i) {
     if (seen[std::size_t(i)]) continue;
     auto g = mode_group(e, i);
-    for (Index j : g) seen[std::size_t(j)] = true;
+    for (Index j : g) {
+      require(!seen[std::size_t(j)], "mode_groups: a repeated complex eigenvalue pairs ambiguously");
+      seen[std::size_t(j)] = true;
+    }
     groups.push_back(std::move(g));
   }
   return groups;

@@ -56,21 +56,24 @@ constexpr WordRule rule(Word w) {
   }
 }
 
+template <class Keep>
+std::vector<Word> words_where(Keep keep) {
+  std::vector<Word> w;
+  for (Word i = 0; i < vocabulary_size; ++i)
+    if (keep(rule(i))) w.push_back(i);
+  return w;
+}
 // Words that neither carry valence nor modify: the probes' filler.
 inline std::vector<Word> noise_words() {
-  std::vector<Word> w;
-  for (Word i = 0; i < vocabulary_size; ++i)
-    if (rule(i).valence == 0 && !rule(i).modifier()) w.push_back(i);
-  return w;
+  return words_where([](const WordRule& r) { return r.valence == 0 && !r.modifier(); });
 }
-
 // The words a replaced `not4` is drawn from: every word but the modifiers.
 inline std::vector<Word> plain_words() {
-  std::vector<Word> w;
-  for (Word i = 0; i < vocabulary_size; ++i)
-    if (!rule(i).modifier()) w.push_back(i);
-  return w;
+  return words_where([](const WordRule& r) { return !r.modifier(); });
 }
+
+// A uniform draw from [0, k).
+inline Index uniform_index(Rng& rng, Index k) { return Index(rng.uniform() * double(k)) % k; }
 
 inline std::string review_text(const std::vector<Word>& review) {
   std::string s;
@@ -116,14 +119,13 @@ inline std::vector<double> cumulative_valence(const std::vector<Word>& review) {
 // after the previous `not4` becomes a random non-modifier word.
 inline std::vector<Word> random_review(Rng& rng, Index length) {
   static const std::vector<Word> plain = plain_words();
-  const auto draw = [&rng](Index k) { return Index(rng.uniform() * double(k)) % k; };
   std::vector<Word> review(static_cast<std::size_t>(length));
   Index last_not = -1000;
   for (Index t = 0; t < length; ++t) {
-    Word w = Word(draw(vocabulary_size));
+    Word w = Word(uniform_index(rng, vocabulary_size));
     if (w == not4) {
       if (t - last_not <= rule(not4).end - rule(not4).first)
-        w = plain[std::size_t(draw(Index(plain.size())))];
+        w = plain[std::size_t(uniform_index(rng, Index(plain.size())))];
       else
         last_not = t;
     }
@@ -138,7 +140,7 @@ inline std::vector<std::vector<Word>> noise_reviews(Rng& rng, Index count, Index
   std::vector<std::vector<Word>> reviews(static_cast<std::size_t>(count));
   for (auto& r : reviews) {
     r.resize(std::size_t(length));
-    for (auto& w : r) w = noise[std::size_t(rng.uniform() * double(noise.size())) % noise.size()];
+    for (auto& w : r) w = noise[std::size_t(uniform_index(rng, Index(noise.size())))];
   }
   return reviews;
 }
@@ -211,6 +213,14 @@ inline ReviewSet random_reviews(Rng& rng, Index count, Index length) {
   return set;
 }
 
+// The same as separate reviews, for a batch.
+inline std::vector<std::vector<Word>> random_review_list(Rng& rng, Index count, Index length) {
+  require(count > 0 && length > 0, "toy language: the number of reviews and their length must be positive");
+  std::vector<std::vector<Word>> reviews;
+  for (Index i = 0; i < count; ++i) reviews.push_back(random_review(rng, length));
+  return reviews;
+}
+
 // The batch of the given reviews (all of one length): one-hot inputs plus
 // input_noise N(0,1) on every entry (drawn from *noise_rng), the cumulative
 // valence as target, every step in the loss.
@@ -231,7 +241,8 @@ SequenceBatch<S> review_batch(const std::vector<std::vector<Word>>& reviews, dou
       b.targets(0, t * B + j) = S(y[std::size_t(t)]);
     }
   }
-  if (input_noise > 0 && noise_rng)
+  require(input_noise == 0 || noise_rng, "toy language: input noise needs a random number generator");
+  if (input_noise > 0)
     for (Index i = 0; i < b.inputs.size(); ++i) b.inputs.data()[i] += S(input_noise * noise_rng->normal());
   return b;
 }
@@ -239,8 +250,9 @@ SequenceBatch<S> review_batch(const std::vector<std::vector<Word>>& reviews, dou
 // A training batch: `trials` reviews drawn with replacement from `set`.
 template <class S>
 SequenceBatch<S> sample_batch(const ReviewSet& set, Rng& rng, Index trials, double input_noise = 0) {
+  require(set.size() > 0, "toy language: a batch needs a set of at least one review");
   std::vector<std::vector<Word>> reviews;
-  for (Index j = 0; j < trials; ++j) reviews.push_back(set.review(Index(rng.uniform() * double(set.size())) % set.size()));
+  for (Index j = 0; j < trials; ++j) reviews.push_back(set.review(uniform_index(rng, set.size())));
   return review_batch<S>(reviews, input_noise, &rng);
 }
 
