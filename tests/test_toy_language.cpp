@@ -4,7 +4,6 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <chrono>
 
 #include "ctd/tasks/toy_language.hpp"
 
@@ -74,16 +73,10 @@ TEST_CASE("toy language: random reviews never have two not4 within four words", 
   CHECK(double(nots) / words < 1.0 / 12);
 }
 
-TEST_CASE("toy language: seeded, and 100000 training reviews take well under a second", "[tasks][toy]") {
+TEST_CASE("toy language: the same seed gives the same reviews, another seed others", "[tasks][toy]") {
   Rng a(1), b(1), c(2);
   CHECK(random_reviews(a, 10, 50).words == random_reviews(b, 10, 50).words);
   CHECK(random_reviews(a, 10, 50).words != random_reviews(c, 10, 50).words);
-  const auto start = std::chrono::steady_clock::now();
-  Rng rng(3);
-  const ReviewSet set = random_reviews(rng, 100000, 50);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  CHECK(set.size() == 100000);
-  CHECK(seconds < 1.0);
 }
 
 TEST_CASE("toy language: a batch is one-hot inputs, cumulative targets and a full mask", "[tasks][toy]") {

@@ -11,6 +11,7 @@
 //
 // Writes params.h5, initial_params.h5, training.h5, analysis.h5 and
 // summary.json; plot.py beside this file draws the figures.
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -90,9 +91,11 @@ int run(int argc, char** argv) {
       io::write_h5(cli.out / "initial_params.h5", initial);
     }
     Rng set_rng(examples::review_seed(seed));
+    const auto start = std::chrono::steady_clock::now();
     const toy_language::ReviewSet train = toy_language::random_reviews(set_rng, s.train_reviews, s.length);
-    fmt::print("{} training reviews of {} words; GRU n = {}, state noise {}\n", train.size(), s.length,
-               cli.state_size, cli.state_noise);
+    const double generation_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    fmt::print("{} training reviews of {} words made in {:.3f} s; GRU n = {}, state noise {}\n", train.size(),
+               s.length, generation_seconds, cli.state_size, cli.state_noise);
     const auto result = examples::train_on_fresh_batches(
         ctx, model,
         [&](Rng& rng) { return toy_language::sample_batch<float>(train, rng, cli.batch, s.input_noise); }, cli);
@@ -101,7 +104,10 @@ int run(int argc, char** argv) {
     fmt::print("evaluation (no L2, no state noise, {} fresh reviews): loss {:.5f}\n", cli.eval_trials, eval_loss);
     results = examples::write_supervised_outputs<Model, cpu, float>(
         ctx, model, cli, seed, result, eval, eval_out,
-        {{"eval_loss", eval_loss}, {"state_noise", cli.state_noise}, {"train_reviews", s.train_reviews}});
+        {{"eval_loss", eval_loss},
+         {"state_noise", cli.state_noise},
+         {"train_reviews", s.train_reviews},
+         {"train_reviews_seconds", generation_seconds}});
     params_file = cli.out / "params.h5";
   }
 
