@@ -78,12 +78,10 @@ inline double median(std::vector<double> v) {
   return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
 }
 
-// What the finest (last) tolerance found, for analyses that go further.
+// The JSON summary of every tolerance, and of the finest (last) one.
 struct FixedPointReport {
   nlohmann::json per_tolerance = nlohmann::json::object();
   nlohmann::json last;  // the last tolerance's entry
-  FixedPoints points;   // the last tolerance's kept points
-  Linearization linearization;
 };
 
 // Runs the procedure at every tolerance of `s` on the maps (map for the
@@ -152,7 +150,7 @@ FixedPointReport fixed_points_at_tolerances(cpu::context& ctx, const Map& map, c
     LinearizeOptions lin_opt;
     lin_opt.keep_jacobians = false;
     lin_opt.eigenvectors = false;
-    Linearization lin = linearize(ctx, map64, fps.points, fps.inputs, lin_opt);
+    const Linearization lin = linearize(ctx, map64, fps.points, fps.inputs, lin_opt);
     const Index K = fps.size();
     HostMatrix<double> eig_re(n, K), eig_im(n, K);
     std::vector<std::int64_t> stability, unstable_modes, indices(fps.candidate_index.begin(), fps.candidate_index.end());
@@ -187,8 +185,6 @@ FixedPointReport fixed_points_at_tolerances(cpu::context& ctx, const Map& map, c
                median(top_real), near_one, K, K ? readouts.minCoeff() : 0.0, K ? readouts.maxCoeff() : 0.0);
     report.per_tolerance[name] = info;
     report.last = info;
-    report.points = std::move(fps);
-    report.linearization = std::move(lin);
   }
   return report;
 }

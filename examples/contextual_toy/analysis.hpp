@@ -104,9 +104,9 @@ struct Readout {
   double effect(const Eigen::VectorXd& h, Index word) const { return (wO * (F(h, word) - F(h, -1))).value(); }
   // wO dF/dx(h, 0) x_w.
   double linear_effect(const Eigen::VectorXd& h, Index word) const {
-    HostMatrix<double> J, X;
+    HostMatrix<double> X;
     Scratch<cpu, double> scratch;
-    jacobians_at(ctx, map, HostMatrix<double>(h), one_hot(-1), &J, &X, scratch);
+    jacobians_at(ctx, map, HostMatrix<double>(h), one_hot(-1), nullptr, &X, scratch);  // dF/dx only
     return (wO * X.col(word)).value();
   }
 };

@@ -112,21 +112,14 @@ int run(int argc, char** argv) {
   }
 
   const io::Dict dict = io::read_h5(params_file);
-  const io::NetworkShape net = io::network_shape(dict);
-  const std::string file_name = params_file.string();
-  require(net.cell == io::CellType::gru, file_name + ": holds a " + io::cell_type_name(net.cell) +
-                                             "; the toy language's network is a GRU (keys h0 wRUHX wCHX bRU bC wO bO)");
-  const Index n = net.state_size, u = toy_language::vocabulary_size;
-  require(net.input_size == u,
-          file_name + ": wRUHX has shape (" + std::to_string(2 * n) + ", " + std::to_string(n + net.input_size) +
-              "), the toy language's GRU needs (2n, n + " + std::to_string(u) + ") = (" + std::to_string(2 * n) +
-              ", " + std::to_string(n + u) + "): one input per word");
-  require(net.output_size == 1, file_name + ": wO has shape (" + std::to_string(net.output_size) + ", " +
-                                    std::to_string(n) + "), the toy language's GRU needs (1, " + std::to_string(n) +
-                                    "): one output, the valence");
-  Model model(net.state_size, net.input_size, net.output_size);
-  io::load_parameters(ctx, dict, model.parameters());
   if (!s.params.empty()) {
+    const io::NetworkShape net = io::network_shape(dict);
+    require(net.cell == io::CellType::gru, params_file.string() + ": holds a " + io::cell_type_name(net.cell) +
+                                               "; the toy language's network is a GRU (keys h0 wRUHX wCHX bRU bC wO bO)");
+    // Loading into the toy's shape checks every key's shape (one input per
+    // word, one output) and names the key and the shape it needs.
+    Model model(net.state_size, toy_language::vocabulary_size, 1);
+    io::load_parameters(ctx, dict, model.parameters());
     // Analysing the run that wrote this folder: keep its training results.
     const fs::path summary = cli.out / "summary.json";
     if (fs::exists(summary) && fs::equivalent(fs::absolute(params_file).parent_path(), cli.out))

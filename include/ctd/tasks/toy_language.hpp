@@ -202,23 +202,20 @@ struct ReviewSet {
   }
 };
 
-inline ReviewSet random_reviews(Rng& rng, Index count, Index length) {
-  require(count > 0 && length > 0, "toy language: the number of reviews and their length must be positive");
-  ReviewSet set{length, {}};
-  set.words.reserve(std::size_t(count * length));
-  for (Index i = 0; i < count; ++i) {
-    const auto r = random_review(rng, length);
-    set.words.insert(set.words.end(), r.begin(), r.end());
-  }
-  return set;
-}
-
-// The same as separate reviews, for a batch.
+// `count` random reviews of `length` words.
 inline std::vector<std::vector<Word>> random_review_list(Rng& rng, Index count, Index length) {
   require(count > 0 && length > 0, "toy language: the number of reviews and their length must be positive");
   std::vector<std::vector<Word>> reviews;
   for (Index i = 0; i < count; ++i) reviews.push_back(random_review(rng, length));
   return reviews;
+}
+
+// The same reviews stored as one set.
+inline ReviewSet random_reviews(Rng& rng, Index count, Index length) {
+  ReviewSet set{length, {}};
+  set.words.reserve(std::size_t(count * length));
+  for (const auto& r : random_review_list(rng, count, length)) set.words.insert(set.words.end(), r.begin(), r.end());
+  return set;
 }
 
 // The batch of the given reviews (all of one length): one-hot inputs plus
