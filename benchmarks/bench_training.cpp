@@ -5,7 +5,10 @@
 // nn.RNN / nn.GRU; the toy language's hand loop is
 // benchmarks/reference/toy_language_torch.py) run in the same invocation.
 //
-//   bench_training [--json FILE] [--samples N] [--threads T] [--no-reference]
+//   bench_training [--json FILE] [--samples N] [--threads T] [--busy-cores C] [--no-reference]
+//
+// --busy-cores C: C other processes keep a core busy each for the whole run
+// (ours and the references alike), the shared machine users meet.
 #include <cstring>
 #include <string>
 
@@ -55,19 +58,23 @@ double gru_flops(Index steps = T, Index u = 1) { return 3.0 * double(steps) * 6.
 
 int main(int argc, char** argv) {
   std::string json = "bench_training.json";
-  int samples = 60, threads = omp_get_max_threads();
+  int samples = 60, threads = omp_get_max_threads(), busy_cores = 0;
   bool reference = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--json" && i + 1 < argc) json = argv[++i];
     else if (a == "--samples" && i + 1 < argc) samples = std::stoi(argv[++i]);
     else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
+    else if (a == "--busy-cores" && i + 1 < argc) busy_cores = std::stoi(argv[++i]);
     else if (a == "--no-reference") reference = false;
     else {
-      fmt::print(stderr, "usage: bench_training [--json FILE] [--samples N] [--threads T] [--no-reference]\n");
+      fmt::print(stderr,
+                 "usage: bench_training [--json FILE] [--samples N] [--threads T] [--busy-cores C] [--no-reference]\n");
       return 2;
     }
   }
+  const bench::CompetingLoad load(busy_cores);
+  if (load.cores() > 0) fmt::print("a shared machine: {} other process(es) keep a core busy each\n", load.cores());
   const auto rows = reference ? bench::run_reference("a,b") : std::nullopt;
   const auto toy_rows = reference ? bench::run_reference_script("toy_language_torch.py", samples) : std::nullopt;
   Rng review_rng(2);

@@ -4,6 +4,7 @@
 // same invocation (../shared/reference/bench_all.py, Debian's python3), and
 // printing ours, theirs and the ratio as a table and as JSON.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,10 +15,43 @@
 #include <string>
 #include <vector>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 namespace ctd::bench {
+
+// A shared machine: `cores` child processes that each keep a core busy
+// until this object goes, started before the reference runs so that ours
+// and theirs meet the same load.
+class CompetingLoad {
+ public:
+  explicit CompetingLoad(int cores) {
+    for (int i = 0; i < cores; ++i) {
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        std::atomic<unsigned long> spin{0};
+        for (;;) spin.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (pid > 0) children_.push_back(pid);
+    }
+  }
+  CompetingLoad(const CompetingLoad&) = delete;
+  CompetingLoad& operator=(const CompetingLoad&) = delete;
+  ~CompetingLoad() {
+    for (const pid_t pid : children_) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+  int cores() const { return int(children_.size()); }
+
+ private:
+  std::vector<pid_t> children_;
+};
 
 struct Timing {
   double median_ms = 0, min_ms = 0, max_ms = 0;

@@ -237,7 +237,6 @@ bench::Timing finder_step(typename B::context& ctx, int samples) {
   const HostMatrix<float> candidates = download<B, float>(ctx, model.states());
   const StepMap<GruCell<B, float>> map(GruCell<B, float>(n, u), model.cell_values());
   FixedPointOptions opt;
-  if constexpr (std::is_same_v<B, cuda>) opt.chunk = 0;  // the GPU takes all 10000 at once
   FixedPointOptimizer<StepMap<GruCell<B, float>>> optimizer(ctx, map, candidates, HostMatrix<float>::Zero(u, 1), opt);
   return bench::time_ms(
       [&] {

@@ -46,12 +46,11 @@ struct FixedPointOptions {
   double fp_tol = 1e-6;     // keep points with speed below this
   double unique_tol = 0.025;
   double outlier_tol = 1.0;  // +infinity keeps outliers
-  // Candidates per evaluation of F and its VJP: a chunk's working set stays
-  // in a CPU's cache across the step's passes, and the chunks are dealt out
-  // to the CPU's threads (on 10000 GRU candidates, 2 threads: ~15 ms a step
-  // against ~30 ms for one chunk of all). A GPU backend wants one chunk:
-  // 0 = all.
-  Index chunk = 256;
+  // Candidates per evaluation of F and its VJP: 0 = all in one chunk;
+  // backend_chunk = the backend's choice (B::point_chunk: 256 on the CPU,
+  // all on a GPU).
+  static constexpr Index backend_chunk = -1;
+  Index chunk = backend_chunk;
   std::function<void(const FinderProgress&)> progress;  // called at every check
 
   void validate() const {
@@ -67,7 +66,8 @@ struct FixedPointOptions {
             "fixed points: noise_var must be finite and not negative, got " + std::to_string(noise_var));
     require(max_steps >= 0, "fixed points: max_steps must not be negative");
     require(check_every > 0, "fixed points: check_every must be positive");
-    require(chunk >= 0, "fixed points: chunk must not be negative");
+    require(chunk >= 0 || chunk == backend_chunk,
+            "fixed points: chunk must be 0 (all), positive, or backend_chunk, got " + std::to_string(chunk));
   }
 };
 
@@ -110,7 +110,7 @@ class FixedPointOptimizer {
       : map_(map),
         n_(map.state_size()),
         N_(candidates.cols()),
-        chunk_(checked(opt).chunk > 0 ? std::min(opt.chunk, N_) : N_),
+        chunk_(chunk_size(checked(opt).chunk, N_)),
         adam_(n_ * N_, opt.adam) {
     check_states(candidates, n_, "candidates");
     HostMatrix<S> start = candidates;
@@ -167,6 +167,10 @@ class FixedPointOptimizer {
   static const FixedPointOptions& checked(const FixedPointOptions& opt) {
     opt.validate();
     return opt;
+  }
+  static Index chunk_size(Index asked, Index points) {
+    const Index chunk = asked == FixedPointOptions::backend_chunk ? Index(B::point_chunk) : asked;
+    return chunk > 0 ? std::min(chunk, points) : points;
   }
   double scale() const { return 2.0 / (double(n_) * double(N_)); }
   // f(workspace, first, count) for every chunk, the chunks dealt out to

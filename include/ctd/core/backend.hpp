@@ -31,6 +31,9 @@ concept BackendFor = requires(typename B::context& ctx, MatrixView<S> y, ConstVi
   // parallelism over independent work items (trials): shards(ctx) of them
   // at once; a GPU backend, parallel inside each op already, runs 1.
   { B::shards(ctx) } -> std::same_as<Index>;
+  // points per chunk of a batched analysis step (the fixed-point finder's
+  // evaluation and VJP); 0: all points in one chunk
+  { B::point_chunk } -> std::convertible_to<Index>;
   B::parallel_for(ctx, i, [](Index) {});
   // dense linear algebra
   B::gemm(ctx, Trans::no, Trans::yes, s, x, x, s, y);

@@ -39,6 +39,11 @@ struct cpu {
   // Inside a parallel region (one shard of an outer parallel_for) there is
   // one shard: the work is already spread over the threads.
   static Index shards(const context& ctx) { return omp_in_parallel() ? 1 : ctx.threads; }
+  // The fixed-point finder's candidates in chunks of 256: a chunk's working
+  // set stays in a core's cache across the step's passes, and the chunks
+  // are dealt out to the threads (on 10000 GRU candidates, 2 threads: ~15 ms
+  // a step against ~30 ms for one chunk of all).
+  static constexpr Index point_chunk = 256;
   // Calls f(k) for k in [0, count), `threads` at a time.
   template <class F>
   static void parallel_for(context& ctx, Index count, F&& f) {

@@ -5,9 +5,9 @@
 //
 // How it is built. This header is plain host C++: model code that uses the
 // backend (cells, trainers, finders, FORCE) is compiled by the host compiler
-// like any other C++. The kernels live in ctd/backend/cuda/kernels.cu, the
-// one file nvcc compiles (for float and double); link it once into a
-// program, e.g. through the ctd::cuda CMake target. Keeping model code away
+// like any other C++. The kernels live in src/cuda/kernels.cu, the one file
+// nvcc compiles (for float and double), built into the ctd::cuda CMake
+// target's static library, which cmake --install installs. Keeping model code away
 // from nvcc is deliberate: cudafe++ (CUDA 13) rejects valid C++20 the models
 // use, and g++ compiles it several times faster.
 //
@@ -85,6 +85,9 @@ struct cuda {
   // One shard: every operation is already parallel over the whole batch on
   // the device, and one stream keeps them in order.
   static Index shards(const context&) { return 1; }
+  // The fixed-point finder's candidates all in one chunk: a launch over
+  // 10000 points fills the device, a chunk of 256 would leave it idle.
+  static constexpr Index point_chunk = 0;
   template <class F>
   static void parallel_for(context&, Index count, F&& f) {
     for (Index k = 0; k < count; ++k) f(k);

@@ -1,7 +1,7 @@
 // The CUDA backend's kernels: the element-wise passes, reductions and random
 // fills that cuda.hpp declares, for float and double. This is the one file
-// of ctd that nvcc compiles (with --extended-lambda); link it once into a
-// program, e.g. through the ctd::cuda CMake target.
+// of ctd that nvcc compiles (with --extended-lambda), into the ctd::cuda
+// target's static library.
 //
 // Element-wise passes are one kernel each: a grid-stride loop over the
 // elements of a (rows x cols) view, calling a device lambda with (i, j), so
