@@ -22,14 +22,42 @@ inline const CLI::Validator positive(
     },
     "POSITIVE");
 
-// main() of every example: runs `run` and turns any exception into its
-// message on stderr and exit status 1.
+// Accepts integers >= minimum, with a message that says so.
+inline CLI::Validator at_least(long minimum) {
+  return CLI::Validator(
+      [minimum](std::string& text) -> std::string {
+        try {
+          if (std::stol(text) >= minimum) return "";
+        } catch (const std::exception&) {
+        }
+        return "must be at least " + std::to_string(minimum) + ", got " + text;
+      },
+      "INT>=" + std::to_string(minimum));
+}
+
+// A message as one printable line: control bytes (a newline in a key name
+// read from a damaged file) are escaped as \xNN.
+inline std::string one_line(const std::string& message) {
+  std::string out;
+  for (const unsigned char c : message) {
+    if (c >= 0x20 && c != 0x7f) {
+      out += char(c);
+    } else {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+    }
+  }
+  return out;
+}
+
+// main() of every example: runs `run` and turns any exception into one
+// line on stderr, "name: message", and exit status 1.
 template <class Run>
 int run_program(const char* name, int argc, char** argv, Run&& run) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    std::cerr << name << ": " << e.what() << '\n';
+    std::cerr << name << ": " << one_line(e.what()) << '\n';
     return 1;
   }
 }

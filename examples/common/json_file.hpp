@@ -2,23 +2,21 @@
 // summary.json and friends, written atomically like every output.
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "ctd/core/error.hpp"
+#include "ctd/io/atomic_file.hpp"
 
 namespace ctd::examples {
 
 inline void write_json(const std::filesystem::path& file, const nlohmann::json& value) {
-  auto tmp = file;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
+  io::write_atomically(file, [&](const std::filesystem::path& tmp) {
     std::ofstream out(tmp);
     out << value.dump(2) << '\n';
+    out.close();  // a failed flush shows here, not in the destructor
     if (!out) throw Error(file.string() + ": cannot write");
-  }
-  std::filesystem::rename(tmp, file);
+  });
 }
 
 }  // namespace ctd::examples

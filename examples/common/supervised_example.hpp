@@ -11,6 +11,7 @@
 
 #include "common/cli.hpp"
 #include "common/json_file.hpp"
+#include "common/output_folder.hpp"
 #include "common/progress.hpp"
 #include "ctd/io/checkpoint.hpp"
 #include "ctd/io/h5_dict.hpp"
@@ -27,7 +28,7 @@ struct SupervisedCli {
   Index batch = 128;
   Index state_size = 100;
   Index eval_trials = 1024;
-  std::filesystem::path out;
+  OutputFolder out;
 
   // Registers the options every supervised example has, with `defaults`.
   void add_to(CLI::App& app) {
@@ -43,11 +44,15 @@ struct SupervisedCli {
         ->check(CLI::NonNegativeNumber);
     app.add_option("--eval-trials", eval_trials, "fresh trials for the evaluation")->capture_default_str()->check(examples::positive);
     app.add_option("--checkpoint-every", train.checkpoint_every, "steps between checkpoints")->capture_default_str()->check(examples::positive);
-    app.add_flag("--resume", train.resume, "continue from DIR/checkpoint.h5");
-    app.add_option("--out", out, "output folder")->capture_default_str();
+    out.add_to(app, &train.resume);
   }
-  // Creates the folder; call after parsing.
-  void prepare() { std::filesystem::create_directories(out); }
+  // Claims the output folder for a training run that writes `files` besides
+  // the checkpoint, params.h5, training.h5 and summary.json; call after
+  // parsing.
+  void prepare(std::vector<std::string> files = {}) const {
+    files.insert(files.end(), {"checkpoint.h5", "params.h5", "training.h5"});
+    out.claim(std::move(files), train.resume);
+  }
   std::filesystem::path checkpoint() const { return out / "checkpoint.h5"; }
 };
 

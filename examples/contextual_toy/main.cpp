@@ -54,23 +54,29 @@ int run(int argc, char** argv) {
   cli.train.adam = {0.04, 0.99995, 0.9, 0.999, 0.1};
   cli.l2 = 1e-4;
   cli.state_noise = 0.003;
-  cli.out = "out/contextual_toy";
+  cli.out.dir = "out/contextual_toy";
   cli.add_to(app);
   app.add_option("--train-reviews", s.train_reviews, "reviews generated once for training")
       ->capture_default_str()
       ->check(examples::positive);
-  app.add_option("--length", s.length, "words per review")->capture_default_str()->check(examples::positive);
+  // The analysis probes the state three words after a modifier mid-review.
+  app.add_option("--length", s.length, "words per review")->capture_default_str()->check(examples::at_least(7));
   app.add_option("--input-noise", s.input_noise, "standard deviation of Gaussian noise on the one-hot inputs")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--params", s.params, "analyse this trained network (HDF5, tutorial layout) instead of training")
-      ->check(CLI::ExistingFile);
+  app.add_option("--params", s.params, "analyse this trained network (HDF5, tutorial layout) instead of training");
   s.analysis.add_to(app);
   examples::parse_or_exit(app, argc, argv);
-  // Analysing a trained network writes beside it unless told otherwise, so
-  // it never mixes into another run's folder.
-  if (!s.params.empty() && app.count("--out") == 0) cli.out = s.params.parent_path().empty() ? "." : s.params.parent_path();
-  cli.prepare();
+  // Analysing a trained network writes beside it unless told otherwise.
+  // There it continues the run that trained the network (whose summary it
+  // keeps); any other folder must be free, as for every run.
+  const bool analyse_only = !s.params.empty();
+  if (analyse_only && app.count("--out") == 0)
+    cli.out.dir = s.params.parent_path().empty() ? "." : s.params.parent_path();
+  const bool in_place = analyse_only && fs::weakly_canonical(fs::absolute(s.params).parent_path()) ==
+                                            fs::weakly_canonical(fs::absolute(cli.out.dir));
+  if (analyse_only) cli.out.claim({"analysis.h5"}, in_place);
+  else cli.prepare({"initial_params.h5", "analysis.h5"});
   s.analysis.length = s.length;
 
   cpu::context ctx;
@@ -85,7 +91,9 @@ int run(int argc, char** argv) {
     Model model(cli.state_size, toy_language::vocabulary_size, 1);
     Rng init_rng(examples::init_seed(seed));
     model.initialize(ctx, init_rng, {});
-    {
+    // Written by the run's start; a resumed run has them (and must not
+    // write before its checkpoint is found sound).
+    if (!cli.train.resume) {
       io::Dict initial;
       io::save_parameters(ctx, model.parameters(), initial);
       io::write_h5(cli.out / "initial_params.h5", initial);
@@ -112,8 +120,8 @@ int run(int argc, char** argv) {
   }
 
   const io::Dict dict = io::read_h5(params_file);
-  if (!s.params.empty()) {
-    const io::NetworkShape net = io::network_shape(dict);
+  const io::NetworkShape net = io::network_shape(dict);
+  if (analyse_only) {
     require(net.cell == io::CellType::gru, params_file.string() + ": holds a " + io::cell_type_name(net.cell) +
                                                "; the toy language's network is a GRU (keys h0 wRUHX wCHX bRU bC wO bO)");
     // Loading into the toy's shape checks every key's shape (one input per
@@ -122,17 +130,25 @@ int run(int argc, char** argv) {
     io::load_parameters(ctx, dict, model.parameters());
     // Analysing the run that wrote this folder: keep its training results.
     const fs::path summary = cli.out / "summary.json";
-    if (fs::exists(summary) && fs::equivalent(fs::absolute(params_file).parent_path(), cli.out))
-      results = nlohmann::json::parse(std::ifstream(summary), nullptr, false);
+    if (in_place && fs::exists(summary)) results = nlohmann::json::parse(std::ifstream(summary), nullptr, false);
     if (!results.is_object()) results = nlohmann::json::object();
     results["eval_loss"] = evaluation_loss(ctx, model, eval);
     fmt::print("{}: evaluation loss {:.5f} on {} fresh reviews\n", params_file.string(),
                results["eval_loss"].get<double>(), cli.eval_trials);
   }
+  // The parameters before training, for the spectrum at h0, where they lie
+  // beside the network: checked against its keys and shapes now, not after
+  // the analysis.
   const fs::path initial_file = params_file.parent_path() / "initial_params.h5";
-  const io::Dict initial = fs::exists(initial_file) ? io::read_h5(initial_file) : io::Dict{};
-  results["analysis"] =
-      examples::analyse_toy_network(ctx, dict, fs::exists(initial_file) ? &initial : nullptr, s.analysis, cli.out);
+  io::Dict initial;
+  if (fs::exists(initial_file)) {
+    initial = io::read_h5(initial_file);
+    Model before(net.state_size, toy_language::vocabulary_size, 1);
+    io::load_parameters(ctx, initial, before.parameters());
+    initial.refuse_keys_outside(dict.keys(), "a parameter of the trained network");
+  }
+  results["analysis"] = examples::analyse_toy_network(ctx, dict, initial.keys().empty() ? nullptr : &initial,
+                                                      s.analysis, cli.out.dir);
   results["params"] = params_file.string();
   examples::write_json(cli.out / "summary.json", results);
   fmt::print("wrote {}\n", (cli.out / "summary.json").string());

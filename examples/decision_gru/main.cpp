@@ -36,7 +36,7 @@ int run(int argc, char** argv) {
   cli.train.steps = 20000;
   cli.train.adam = {0.04, 0.9999, 0.9, 0.999, 0.1};
   cli.l2 = 2e-5;
-  cli.out = "out/decision_gru";
+  cli.out.dir = "out/decision_gru";
   cli.add_to(app);
   GruCell<cpu, float>::Init init;
   app.add_option("--h0-scale", init.h0_scale, "h0 = h0_scale * N(0,1) at initialisation")->capture_default_str();

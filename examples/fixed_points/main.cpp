@@ -22,6 +22,7 @@
 #include "common/cli.hpp"
 #include "common/fixed_point_report.hpp"
 #include "common/json_file.hpp"
+#include "common/output_folder.hpp"
 #include "ctd/analysis/fixed_point_finder.hpp"
 #include "ctd/analysis/linearization.hpp"
 #include "ctd/analysis/newton.hpp"
@@ -45,7 +46,7 @@ struct Settings {
   double input = 0;  // x*, every input dimension
   examples::FixedPointSettings fixed_points;
   std::uint64_t seed = 0;
-  fs::path out = "out/fixed_points";
+  examples::OutputFolder out{"out/fixed_points"};
 };
 
 // The trained network the task's tutorial program writes, and how to make it.
@@ -66,7 +67,7 @@ template <template <class, class> class Cell>
 HostMatrix<float> task_states(cpu::context& ctx, const io::Dict& dict, const io::NetworkShape& net,
                               const Settings& s) {
   require(net.input_size == 1 && net.output_size == 1,
-          "--task " + s.task + " needs a network with one input and one output, the file's has u = " +
+          dict.source() + ": --task " + s.task + " needs a network with one input and one output, this one has u = " +
               std::to_string(net.input_size) + ", o = " + std::to_string(net.output_size));
   RnnRegressor<Cell, cpu, float> model(net.state_size, net.input_size, net.output_size);
   io::load_parameters(ctx, dict, model.parameters());
@@ -171,13 +172,15 @@ int run(int argc, char** argv) {
   app.add_option("--input", s.input, "the constant input x* of the fixed points")->capture_default_str();
   s.fixed_points.add_to(app);
   app.add_option("--seed", s.seed, "seed of the task trials and the candidate noise")->capture_default_str();
-  app.add_option("--out", s.out, "output folder")->capture_default_str();
+  s.out.add_to(app);
   examples::parse_or_exit(app, argc, argv);
   s.fixed_points.finder.seed = Rng::bits_at(s.seed, 1);
   if (s.fixed_points.tolerances.empty()) {
     std::cerr << "fixed_points: --tolerances needs at least one value\n\n" << app.help();
     return 2;
   }
+
+  s.out.claim({"fixed_points.h5"}, false);
 
   const DefaultNetwork fallback = default_network(s.task);
   if (s.params.empty()) {
@@ -189,7 +192,6 @@ int run(int argc, char** argv) {
   const io::NetworkShape net = io::network_shape(dict);
   fmt::print("{}: {} with n = {}, u = {}, o = {}\n", s.params.string(), io::cell_type_name(net.cell), net.state_size,
              net.input_size, net.output_size);
-  fs::create_directories(s.out);
   cpu::context ctx;
   const nlohmann::json summary = net.cell == io::CellType::gru    ? analyse<GruCell>(ctx, dict, net, s)
                                  : net.cell == io::CellType::lstm ? analyse<LstmCell>(ctx, dict, net, s)
@@ -202,11 +204,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "fixed_points: " << e.what() << '\n';
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return ctd::examples::run_program("fixed_points", argc, argv, run); }

@@ -22,6 +22,7 @@
 
 #include "common/cli.hpp"
 #include "common/json_file.hpp"
+#include "common/output_folder.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/force/force_trainer.hpp"
 #include "ctd/io/h5_dict.hpp"
@@ -58,7 +59,7 @@ int run(int argc, char** argv) {
   ForceOptions force;
   Index passes = 15;
   std::uint64_t seed = 0;
-  std::filesystem::path out = "out/force_esn";
+  examples::OutputFolder out{"out/force_esn"};
   app.add_option("--n", n, "student reservoir size")->capture_default_str()->check(examples::positive);
   app.add_option("--m", teacher.outputs, "outputs: the teacher's first m hidden units")
       ->capture_default_str()->check(examples::positive);
@@ -75,9 +76,9 @@ int run(int argc, char** argv) {
                  "P(0) = p0_diagonal * I (the tutorial's alpha; the paper's and reservoirpy's 1/alpha)")
       ->capture_default_str()->check(examples::positive);
   app.add_option("--seed", seed, "seed of the teacher and the student")->capture_default_str();
-  app.add_option("--out", out, "output folder")->capture_default_str();
+  out.add_to(app);
   examples::parse_or_exit(app, argc, argv);
-  std::filesystem::create_directories(out);
+  out.claim({"force.h5"}, false);
 
   const auto start = std::chrono::steady_clock::now();
   cpu::context ctx;

@@ -161,7 +161,7 @@ int run(int argc, char** argv) {
   cli.train.steps = 10000;
   cli.train.adam = {0.025, 0.99975, 0.9, 0.999, 0.1};
   cli.l2 = 2e-4;
-  cli.out = "out/integrator_rnn";
+  cli.out.dir = "out/integrator_rnn";
   cli.add_to(app);
   std::string cell = "vanilla";
   app.add_option("--cell", cell, "the recurrent cell")->capture_default_str()->check(CLI::IsMember({"vanilla", "lstm"}));
@@ -171,7 +171,7 @@ int run(int argc, char** argv) {
   app.add_option("--data-batch-size", data.trials_per_batch, "trials per data-set batch")
       ->capture_default_str()->check(examples::positive);
   examples::parse_or_exit(app, argc, argv);
-  cli.prepare();
+  cli.prepare({"data.h5"});
   return cell == "lstm" ? train_and_write<LstmCell>(options) : train_and_write<VanillaRnnCell>(options);
 }
 

@@ -20,6 +20,7 @@
 
 #include "common/cli.hpp"
 #include "common/json_file.hpp"
+#include "common/output_folder.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/io/checkpoint.hpp"
 #include "ctd/io/h5_dict.hpp"
@@ -41,7 +42,8 @@ struct Options {
   Index ic_fit_trials = 2048;  // training trials for the IC map's fit
   double max_rate_hz = 80, dt = 1.0 / 25;
   double train_fraction = 0.9;
-  std::filesystem::path data = "out/integrator_rnn/data.h5", out = "out/lfads_integrator";
+  std::filesystem::path data = "out/integrator_rnn/data.h5";
+  examples::OutputFolder out{"out/lfads_integrator"};
 };
 
 // The integrator data set: its states become rates, the rates spikes.
@@ -57,7 +59,7 @@ struct IntegratorData {
 std::vector<float> real_array(const io::Dict& d, const std::filesystem::path& file, const std::string& key,
                               const std::vector<std::size_t>& shape) {
   require(d.at(key).dtype() != io::DType::i64,
-          file.string() + ": key '" + key + "': expected float32 or float64 values, found int64");
+          file.string() + ": key '" + key + "': expected float32 or float64 values, found integers");
   return d.get<float>(key, shape);
 }
 
@@ -65,8 +67,8 @@ IntegratorData load_integrator_data(const std::filesystem::path& file, const Opt
   const io::Dict d = io::read_h5(file);
   const io::Array& hiddens = d.at("hiddens");
   require(hiddens.shape.size() == 3 && hiddens.size() > 0,
-          file.string() + ": key 'hiddens': expected a (trials, T, units) array, found shape " +
-              std::to_string(hiddens.shape.size()) + "-d");
+          file.string() + ": key 'hiddens': expected a non-empty (trials, T, units) array, found shape " +
+              io::detail::shape_str(hiddens.shape));
   IntegratorData data;
   data.trials = Index(hiddens.shape[0]);
   data.steps = Index(hiddens.shape[1]);
@@ -186,7 +188,7 @@ int run(int argc, char** argv) {
   Options o;
   LfadsConfig& m = o.model;
   app.add_option("--data", o.data, "the integrator data set (integrator_rnn's data.h5)")->capture_default_str();
-  app.add_option("--out", o.out, "output folder")->capture_default_str();
+  o.out.add_to(app, &o.train.resume);
   app.add_option("--steps", o.train.steps, "training steps")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--batch", o.batch, "trials per batch")->capture_default_str()->check(examples::positive);
   app.add_option("--seed", o.train.seed, "seed of the spikes, initialisation, batches and draws")->capture_default_str();
@@ -213,10 +215,9 @@ int run(int argc, char** argv) {
   app.add_option("--eval-trials", o.eval_trials, "evaluation trials scored")->capture_default_str()->check(examples::positive);
   app.add_option("--ic-fit-trials", o.ic_fit_trials, "training trials for the IC map")->capture_default_str()->check(examples::positive);
   app.add_option("--checkpoint-every", o.train.checkpoint_every, "steps between checkpoints")->capture_default_str()->check(examples::positive);
-  app.add_flag("--resume", o.train.resume, "continue from OUT/checkpoint.h5");
   examples::parse_or_exit(app, argc, argv);
   require(o.warmup.end > o.warmup.start, "--kl-end must be after --kl-start");
-  std::filesystem::create_directories(o.out);
+  o.out.claim({"checkpoint.h5", "params.h5", "posterior.h5", "training.h5"}, o.train.resume);
 
   cpu::context ctx;
   const std::uint64_t seed = o.train.seed;

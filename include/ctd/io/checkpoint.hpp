@@ -33,19 +33,32 @@ class CheckpointFile final : public CheckpointStore<B, S> {
     write_h5(file_, dict);
   }
 
+  // Loads what save wrote, and only that: the keys must be exactly this
+  // model's (another model's checkpoint is refused by name, not half
+  // loaded), and the counters must agree with each other.
   TrainingState load(typename B::context& ctx, Parameters<B, S>& params, Adam<B, S>& adam) override {
     const Dict dict = read_h5(file_);
+    std::vector<std::string> keys{"adam/m", "adam/v", "adam/step", "loss_history", "rng", "step"};
+    for (const auto& spec : params.specs()) keys.push_back("params/" + spec.name);
+    for (const auto& key : keys) dict.at(key);  // names a missing key
+    dict.refuse_keys_outside(keys, "part of this model's checkpoint");
     load_parameters(ctx, dict, params, "params/");
     const Index total = params.total_size();
     upload<B, S>(ctx, get_matrix<S>(dict, "adam/m", total, 1, true), adam.first_moment().view());
     upload<B, S>(ctx, get_matrix<S>(dict, "adam/v", total, 1, true), adam.second_moment().view());
-    adam.set_step(Index(dict.get<std::int64_t>("adam/step", {})[0]));
     TrainingState state;
     state.step = Index(dict.get<std::int64_t>("step", {})[0]);
+    const std::string file = file_.string();
+    require(state.step >= 0, file + ": key 'step': expected a step count >= 0, found " + std::to_string(state.step));
+    // Adam takes one update per step, and the history has a loss per step.
+    const Index adam_step = Index(dict.get<std::int64_t>("adam/step", {})[0]);
+    require(adam_step == state.step, file + ": key 'adam/step': expected " + std::to_string(state.step) +
+                                         " (the checkpoint's step), found " + std::to_string(adam_step));
+    adam.set_step(adam_step);
     const auto rng = dict.get<std::int64_t>("rng", {2});
     state.rng.seed = std::uint64_t(rng[0]);
     state.rng.counter = std::uint64_t(rng[1]);
-    state.loss_history = dict.get<double>("loss_history", {any_dim});
+    state.loss_history = dict.get<double>("loss_history", {std::size_t(state.step)});
     return state;
   }
 

@@ -13,10 +13,13 @@
 #include <H5Cpp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <string>
@@ -26,6 +29,8 @@
 #include <vector>
 
 #include "ctd/core/error.hpp"
+#include "ctd/io/atomic_file.hpp"
+#include "ctd/io/h5_superblock.hpp"
 
 namespace ctd::io {
 
@@ -97,8 +102,50 @@ inline std::vector<std::string> split_key(const std::string& key) {
   return parts;
 }
 
+inline std::string join(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& k : names) s += (s.empty() ? "" : " ") + k;
+  return s;
+}
+
+// The innermost entry of the HDF5 error stack at the last failure (e.g.
+// "truncated file" or "bad object header version number"): the C++ API's
+// exceptions carry only the outermost call ("H5Fopen failed"), and by the
+// time one is caught the stack has been cleared.
+inline std::string& last_h5_cause() {
+  static thread_local std::string cause;
+  return cause;
+}
+inline herr_t record_h5_cause(hid_t stack, void*) {
+  last_h5_cause().clear();
+  H5Ewalk2(stack, H5E_WALK_UPWARD,
+           [](unsigned n, const H5E_error2_t* e, void* out) -> herr_t {
+             if (n == 0 && e->desc) *static_cast<std::string*>(out) = e->desc;
+             return 0;
+           },
+           &last_h5_cause());
+  return 0;
+}
+
+// While alive, HDF5 reports failures to record_h5_cause instead of printing
+// them. Afterwards no handler is left (the C++ API's dontPrint): libhdf5
+// prints at exit ("infinite loop closing library", after a damaged file
+// could not be closed) only when a handler is set, and our messages are one
+// line on stderr.
+class H5ErrorCapture {
+ public:
+  H5ErrorCapture() {
+    H5Eset_auto2(H5E_DEFAULT, record_h5_cause, nullptr);
+    last_h5_cause().clear();
+  }
+  ~H5ErrorCapture() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+  H5ErrorCapture(const H5ErrorCapture&) = delete;
+  H5ErrorCapture& operator=(const H5ErrorCapture&) = delete;
+};
+
 inline std::string h5_message(const H5::Exception& e) {
-  return "HDF5 error in " + e.getFuncName() + ": " + e.getDetailMsg();
+  const std::string& cause = last_h5_cause();
+  return "HDF5 error in " + e.getFuncName() + ": " + e.getDetailMsg() + (cause.empty() ? "" : " (" + cause + ")");
 }
 
 }  // namespace detail
@@ -131,6 +178,9 @@ class Dict {
   const Array& at(const std::string& key) const {
     auto it = entries_.find(key);
     if (it == entries_.end()) {
+      const auto inside = entries_.lower_bound(key + "/");
+      if (inside != entries_.end() && inside->first.starts_with(key + "/"))
+        throw Error(where(key) + ": is a group (holding '" + inside->first + "'), expected a dataset");
       std::string present;
       for (const auto& [k, a] : entries_) present += (present.empty() ? "'" : ", '") + k + "'";
       throw Error(where(key) + ": missing; keys present: " + (present.empty() ? "(none)" : present));
@@ -165,6 +215,14 @@ class Dict {
     return convert<T>(key, at(key));
   }
 
+  // Refuses a key outside `expected` (a file of another model or layout),
+  // naming it; `what` says what every key must be ("a parameter of a GRU").
+  void refuse_keys_outside(const std::vector<std::string>& expected, const std::string& what) const {
+    for (const auto& [k, a] : entries_)
+      require(std::find(expected.begin(), expected.end(), k) != expected.end(),
+              where(k) + " is not " + what + " (expected exactly " + detail::join(expected) + ")");
+  }
+
  private:
   std::string where(const std::string& key) const {
     return (source_.empty() ? std::string("(in-memory dict)") : source_) + ": key '" + key + "'";
@@ -194,10 +252,64 @@ class Dict {
 
 namespace detail {
 
-// Reads one dataset, accepting float32/float64 and signed integers up to 64
-// bits (h5py's int32 included), which HDF5 widens to int64 while reading.
+inline const char* type_class_name(H5T_class_t c) {
+  switch (c) {
+    case H5T_STRING: return "string";
+    case H5T_ENUM: return "enum (numpy bool?)";
+    case H5T_COMPOUND: return "compound (numpy complex or structured)";
+    case H5T_OPAQUE: return "opaque (numpy void)";
+    case H5T_BITFIELD: return "bitfield";
+    case H5T_REFERENCE: return "object reference";
+    case H5T_VLEN: return "variable-length sequence";
+    case H5T_ARRAY: return "array type";
+    case H5T_TIME: return "time";
+    default: return "unknown type";
+  }
+}
+
+// Refuses, before a byte is allocated, a dataset whose shape cannot be what
+// the file holds: a few bytes of file can declare any dimensions. Refused
+// are an element count that overflows, more bytes than this machine's
+// memory (no input of ours comes near it; allocating it would abort), and,
+// for data stored uncompressed, fewer bytes in the file than the shape
+// needs (a dataset never written, or cut short). Compressed data is bounded
+// by the memory check alone: its stored size says nothing about its shape.
+inline std::size_t checked_count(const H5::DataSet& ds, const std::vector<std::size_t>& shape,
+                                 std::size_t file_element, std::size_t memory_element,
+                                 const std::function<Error(const std::string&)>& fail) {
+  std::size_t n = 1;
+  for (std::size_t d : shape) {
+    if (d != 0 && n > std::numeric_limits<std::size_t>::max() / d / memory_element)
+      throw fail("declares shape " + shape_str(shape) + ", whose size overflows");
+    n *= d;
+  }
+  const auto memory = std::size_t(::sysconf(_SC_PHYS_PAGES)) * std::size_t(::sysconf(_SC_PAGESIZE));
+  if (n * memory_element > memory)
+    throw fail("declares shape " + shape_str(shape) + ", " + std::to_string(n * memory_element) +
+               " bytes, more than this machine's memory (" + std::to_string(memory) + " bytes)");
+  const H5::DSetCreatPropList plist = ds.getCreatePlist();
+  for (int i = 0; i < plist.getNfilters(); ++i) {
+    unsigned flags = 0, config = 0;
+    std::size_t values = 0;
+    char name[64] = "";
+    const H5Z_filter_t filter =
+        H5Pget_filter2(plist.getId(), unsigned(i), &flags, &values, nullptr, sizeof name, name, &config);
+    if (filter < 0 || H5Zfilter_avail(filter) <= 0)
+      throw fail("compressed with filter " + std::to_string(filter) + (name[0] ? std::string(" (") + name + ")" : "") +
+                 ", which this HDF5 library does not have");
+  }
+  const hsize_t stored = ds.getStorageSize(), needed = hsize_t(n) * file_element;
+  if (plist.getNfilters() == 0 && stored < needed)
+    throw fail("declares shape " + shape_str(shape) + " (" + std::to_string(needed) + " bytes) but the file stores " +
+               std::to_string(stored) + " bytes of it (never written, or cut short)");
+  return n;
+}
+
+// Reads one dataset, accepting float32/float64 in either byte order and
+// signed integers up to 64 bits (h5py's int32 included) or unsigned up to
+// 32, which HDF5 widens to int64 while reading.
 inline Array read_dataset(const H5::DataSet& ds, const std::string& file, const std::string& key) {
-  const auto fail = [&](const std::string& why) {
+  const std::function<Error(const std::string&)> fail = [&](const std::string& why) {
     return Error(file + ": key '" + key + "': " + why);
   };
   H5::DataSpace space = ds.getSpace();
@@ -206,48 +318,58 @@ inline Array read_dataset(const H5::DataSet& ds, const std::string& file, const 
   if (!dims.empty()) space.getSimpleExtentDims(dims.data());
   Array a;
   a.shape.assign(dims.begin(), dims.end());
-  const std::size_t n = product(a.shape);
 
+  const H5::DataType type = ds.getDataType();
+  const std::size_t bytes = type.getSize();
+  const std::string expected = "expected float32, float64 or int64 dataset, found ";
   const auto read_as = [&](auto zero, const H5::PredType& mem_type) {
+    const std::size_t n = checked_count(ds, a.shape, bytes, sizeof zero, fail);
     std::vector<decltype(zero)> v(n);
     if (n > 0) ds.read(v.data(), mem_type);  // HDF5 rejects a null buffer even for 0 values
     a.data = std::move(v);
   };
-  H5::DataType type = ds.getDataType();
-  const std::size_t bytes = type.getSize();
   switch (type.getClass()) {
     case H5T_FLOAT:
       if (bytes == 4) read_as(float{}, H5::PredType::NATIVE_FLOAT);
       else if (bytes == 8) read_as(double{}, H5::PredType::NATIVE_DOUBLE);
-      else throw fail("expected float32, float64 or int64 dataset, found " + std::to_string(8 * bytes) + "-bit float");
+      else throw fail(expected + std::to_string(8 * bytes) + "-bit float");
       break;
     case H5T_INTEGER:
-      if (ds.getIntType().getSign() != H5T_SGN_2 && bytes >= 8)
-        throw fail("expected float32, float64 or int64 dataset, found uint64 (may not fit int64)");
+      if (bytes > 8 || (ds.getIntType().getSign() != H5T_SGN_2 && bytes == 8))
+        throw fail(expected + (ds.getIntType().getSign() != H5T_SGN_2 ? "unsigned " : "") + std::to_string(8 * bytes) +
+                   "-bit integer (may not fit int64)");
       read_as(std::int64_t{}, H5::PredType::NATIVE_INT64);
       break;
-    case H5T_STRING: throw fail("expected float32, float64 or int64 dataset, found string");
-    case H5T_ENUM: throw fail("expected float32, float64 or int64 dataset, found enum (numpy bool?)");
-    default:
-      throw fail("expected float32, float64 or int64 dataset, found HDF5 type class " +
-                 std::to_string(static_cast<int>(type.getClass())));
+    default: throw fail(expected + type_class_name(type.getClass()));
   }
   return a;
 }
 
 // Walks a group depth-first, adding each dataset under its '/'-joined path.
+// A dict of arrays is a tree of plain names: soft and external links (which
+// could dangle or reach into other files) and objects under two names (hard
+// links, which can loop back to a parent) are refused, so the walk ends.
 inline void read_group(const H5::Group& group, const std::string& prefix, const std::string& file, Dict& out) {
   for (hsize_t i = 0; i < group.getNumObjs(); ++i) {
     const std::string name = group.getObjnameByIdx(i);
     const std::string key = prefix + name;
+    const auto fail = [&](const std::string& why) { return Error(file + ": key '" + key + "': " + why); };
     try {
-      switch (group.childObjType(name)) {
+      const H5L_info_t link = group.getLinkInfo(name);
+      if (link.type != H5L_TYPE_HARD)
+        throw fail(std::string(link.type == H5L_TYPE_SOFT ? "a soft" : "an external") +
+                   " link, expected a dataset or a group");
+      H5O_info_t info;
+      group.getObjinfo(name, info);
+      if (info.rc != 1)
+        throw fail("linked under " + std::to_string(info.rc) + " names, expected one (a tree of arrays)");
+      switch (info.type) {
         case H5O_TYPE_GROUP: read_group(group.openGroup(name), key + "/", file, out); break;
         case H5O_TYPE_DATASET: out.set(key, read_dataset(group.openDataSet(name), file, key)); break;
-        default: throw Error(file + ": key '" + key + "': neither a dataset nor a group");
+        default: throw fail("neither a dataset nor a group");
       }
     } catch (const H5::Exception& e) {
-      throw Error(file + ": key '" + key + "': " + h5_message(e));
+      throw fail(h5_message(e));
     }
   }
 }
@@ -277,14 +399,14 @@ inline void write_dataset(H5::H5File& h5, const std::string& key, const Array& a
 
 }  // namespace detail
 
-// Loads every dataset of an HDF5 file, recursing into groups.
+// Loads every dataset of an HDF5 file, recursing into groups. The file's
+// signature and size are checked before libhdf5 opens it.
 inline Dict read_h5(const std::filesystem::path& file) {
-  H5::Exception::dontPrint();  // errors are reported through ctd::Error, not stderr
+  const detail::H5ErrorCapture capture;
   const std::string name = file.string();
-  require(std::filesystem::is_regular_file(file), name + ": file not found");
+  check_hdf5_file(file);
   Dict out(name);
   try {
-    require(H5::H5File::isHdf5(name), name + ": not an HDF5 file");
     H5::H5File h5(name, H5F_ACC_RDONLY);
     detail::read_group(h5.openGroup("/"), "", name, out);
   } catch (const H5::Exception& e) {
@@ -293,34 +415,29 @@ inline Dict read_h5(const std::filesystem::path& file) {
   return out;
 }
 
-// Writes atomically: a reader (or a crash mid-write) never sees a half-written
-// file, because the data goes to "<file>.tmp.<pid>" in the same directory (so
-// rename stays on one filesystem) and is renamed over the target only once
-// complete and closed.
+// Writes atomically (write_atomically): a reader, or a run killed
+// mid-write, sees the old complete file or the new one.
 inline void write_h5(const std::filesystem::path& file, const Dict& dict) {
-  H5::Exception::dontPrint();
-  const std::string name = file.string();
-  const std::filesystem::path tmp = name + ".tmp." + std::to_string(::getpid());
+  const detail::H5ErrorCapture capture;
   std::string key;  // the key being written, for the error message
-  // Removes the partial temp file and reports; H5::Exception is not a
-  // std::exception, hence two catch clauses sharing this.
   const auto fail = [&](const std::string& why) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    return Error(name + ": cannot write: " + (key.empty() ? "" : "key '" + key + "': ") + why);
+    return Error(file.string() + ": cannot write: " + (key.empty() ? "" : "key '" + key + "': ") + why);
   };
+  // H5::Exception is not a std::exception, hence the separate clauses.
   try {
-    {
+    write_atomically(file, [&](const std::filesystem::path& tmp) {
       H5::H5File h5(tmp.string(), H5F_ACC_TRUNC);
       for (const std::string& k : dict.keys()) {
         key = k;
         detail::write_dataset(h5, k, dict.at(k));
       }
-    }  // closes the file before the rename
-    key.clear();
-    std::filesystem::rename(tmp, file);
+      key.clear();
+      h5.close();  // throws where the destructor would swallow a failed flush
+    });
   } catch (const H5::Exception& e) {
     throw fail(detail::h5_message(e));
+  } catch (const Error&) {
+    throw;  // names the file already
   } catch (const std::exception& e) {
     throw fail(e.what());
   }

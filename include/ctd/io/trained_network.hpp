@@ -46,12 +46,6 @@ struct NetworkShape {
 
 namespace detail {
 
-inline std::string join(const std::vector<std::string>& names) {
-  std::string s;
-  for (const auto& k : names) s += (s.empty() ? "" : " ") + k;
-  return s;
-}
-
 // Extent `dim` of a key's shape, after checking its rank.
 inline Index extent(const Dict& dict, const std::string& key, std::size_t rank, std::size_t dim) {
   const auto& shape = dict.at(key).shape;
@@ -86,11 +80,8 @@ inline NetworkShape network_shape(const Dict& dict) {
                 "; keys present: " + detail::join(dict.keys()));
   const auto& expected =
       net.cell == CellType::gru ? gru_keys : net.cell == CellType::lstm ? lstm_keys : vanilla_keys;
-  for (const auto& key : dict.keys())
-    require(std::find(expected.begin(), expected.end(), key) != expected.end(),
-            dict.source() + ": key '" + key + "' is not a parameter of a " + cell_type_name(net.cell) +
-                " (expected exactly " + detail::join(expected) + ")");
-  for (const auto& key : expected) dict.at(key);  // names a missing key
+  for (const auto& key : expected) dict.at(key);  // names a missing key, or a group in its place
+  dict.refuse_keys_outside(expected, std::string("a parameter of a ") + cell_type_name(net.cell));
   net.state_size = detail::extent(dict, "h0", 1, 0);
   // The input columns: all of wI, or those after the hidden ones of the
   // GRU's and LSTM's [hidden, input] weights.

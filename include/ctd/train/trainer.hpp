@@ -98,6 +98,9 @@ class Trainer {
       if (!store || !store->exists())
         throw Error("resume: no checkpoint at " + (store ? store->describe() : std::string("(no checkpoint store)")));
       state = store->load(ctx, params_, adam_);
+      require(state.step <= options_.steps, "resume: " + store->describe() + " is at step " +
+                                                std::to_string(state.step) + ", beyond this run's " +
+                                                std::to_string(options_.steps) + " steps");
     }
     TrainingResult result;
     result.resumed_from = state.step;
