@@ -23,5 +23,5 @@ cmake --install "$build" >/dev/null
 cmake -S tests/consumer -B "$build/consumer" -DCMAKE_PREFIX_PATH="$PWD/$build/install"
 cmake --build "$build/consumer" -j"$jobs"
 for program in "$build"/consumer/ctd_consumer*; do
-  if [ -f "$program" ] && [ -x "$program" ]; then (cd "$build/consumer" && "$program"); fi
+  if [ -f "$program" ] && [ -x "$program" ]; then (cd "$build/consumer" && "./${program##*/}"); fi
 done
