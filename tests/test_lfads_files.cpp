@@ -114,12 +114,10 @@ TEST_CASE("LFADS files: h5py parameters load, and the loss matches an independen
   TempDir dir;
   const fs::path params_file = dir.path / "params.h5", check_file = dir.path / "check.h5";
 
-  const PythonRun written = run_reference(dir, [&] {
-    auto args = std::vector<std::string>{"write-params", params_file.string()};
-    for (auto& s : size_args(sizes)) args.push_back(s);
-    args.push_back("7");
-    return args;
-  }());
+  auto write_args = std::vector<std::string>{"write-params", params_file.string()};
+  for (auto& s : size_args(sizes)) write_args.push_back(s);
+  write_args.push_back("7");
+  const PythonRun written = run_reference(dir, write_args);
   INFO("write-params output:\n" << written.output);
   REQUIRE(written.rc == 0);
 

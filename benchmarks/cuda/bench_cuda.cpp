@@ -76,6 +76,12 @@ const SupervisedRun decision_run{true, {0.04, 0.9999, 0.9, 0.999, 0.1}, 2e-5f};
 const auto vanilla_init = std::tuple{0.85f, 0.1f};
 const auto gru_init = std::tuple{1.0f, 1.0f, 0.1f};
 
+// A cell's Init from its fields in order (braces: Init is an aggregate).
+template <class Init, class Fields>
+Init init_from(const Fields& fields) {
+  return std::apply([](auto... field) { return Init{field...}; }, fields);
+}
+
 SequenceBatch<float> batch_for(const SupervisedRun& run) {
   Rng rng(1);
   return run.decision ? decision_batch<float>(rng, batch) : integrator_batch<float>(rng, batch);
@@ -99,7 +105,7 @@ class TrainingStep {
   TrainingStep(typename B::context& ctx, const SupervisedRun& run, const Init& init)
       : model_(n, u, o), trainer_(model_.parameters(), one_step(run)), l2_(run.l2) {
     Rng rng(0);
-    model_.initialize(ctx, rng, std::make_from_tuple<typename Cell<B, float>::Init>(init));
+    model_.initialize(ctx, rng, init_from<typename Cell<B, float>::Init>(init));
     model_.load(ctx, batch_for(run));
   }
   double operator()(typename B::context& ctx) {
@@ -135,7 +141,7 @@ class GraphTrainingStep {
         trainer_(model_.parameters(), one_step(run)),
         l2_(run.l2) {
     Rng rng(0);
-    model_.initialize(ctx, rng, std::make_from_tuple<typename C::Init>(init));
+    model_.initialize(ctx, rng, init_from<typename C::Init>(init));
     const SequenceBatch<float> b = batch_for(run);
     x_ = upload<cuda, float>(ctx, b.inputs);
     y_ = upload<cuda, float>(ctx, b.targets);
@@ -203,7 +209,7 @@ std::pair<std::size_t, std::size_t> kernels_per_time_step(CudaContext& ctx, cons
   Parameters<cuda, float> params(C::specs(n, u));
   const auto w = bind_values<C>(params);
   Rng rng(0);
-  C::initialize(ctx, w, rng, std::make_from_tuple<typename C::Init>(init));
+  C::initialize(ctx, w, rng, init_from<typename C::Init>(init));
   const Sequence<C> sequence(C(n, u));
   const Matrix<cuda, float> x(u, T * batch);
   Matrix<cuda, float> d_outputs(n, T * batch);

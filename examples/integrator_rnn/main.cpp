@@ -123,13 +123,14 @@ struct IntegratorCli {
 template <template <class, class> class Cell>
 int train_and_write(const IntegratorCli& options) {
   using Model = RnnRegressor<Cell, cpu, float>;
-  const auto& [cli, task, gain, data] = options;
+  const auto& cli = options.cli;
+  const auto& task = options.task;
   cpu::context ctx;
   Model model(cli.state_size, 1, 1);
   const std::uint64_t seed = cli.train.seed;
   Rng init_rng(examples::init_seed(seed));
   typename Model::Cell::Init init;
-  if constexpr (requires { init.g; }) init.g = gain;
+  if constexpr (requires { init.g; }) init.g = options.gain;
   model.initialize(ctx, init_rng, init);
   const auto result = examples::train_on_fresh_batches(
       ctx, model, [&](Rng& rng) { return integrator_batch<float>(rng, cli.batch, task); }, cli);
@@ -141,7 +142,7 @@ int train_and_write(const IntegratorCli& options) {
   const HostMatrix<float> eval_out = download<cpu, float>(ctx, model.forward(ctx));
   fmt::print("evaluation MSE (no L2, {} fresh trials): {:.3e}\n", cli.eval_trials, eval_mse);
 
-  if (data.batches > 0) {
+  if (const DataSetOptions& data = options.data; data.batches > 0) {
     io::write_h5(cli.out / "data.h5", make_lfads_data(ctx, model, eval_rng, task, data));
     fmt::print("wrote the LFADS data set: {} trials\n", data.batches * data.trials_per_batch);
   }

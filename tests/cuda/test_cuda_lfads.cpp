@@ -49,7 +49,8 @@ const char* const member_names[] = {"data_mask", "enc_mask", "ends_mask", "gen_m
 template <class S>
 void copy_noise(cpu::context& host, ctd::LfadsNoise<cpu, S>& from, CudaContext& gpu,
                 ctd::LfadsNoise<cuda, S>& to) {
-  const auto src = members(from), dst = members(to);
+  const auto src = members(from);
+  const auto dst = members(to);
   for (std::size_t k = 0; k < src.size(); ++k)
     *dst[k] = ctd::upload<cuda, S>(gpu, ctd::download<cpu, S>(host, src[k]->view()));
 }
@@ -83,7 +84,8 @@ TEMPLATE_TEST_CASE("cuda: LFADS noise drawn on the device equals the CPU's draw"
     on_cpu.draw(host, c, 4, 3, c.keep_rate, cpu_rng);
     on_gpu.draw(gpu, c, 4, 3, c.keep_rate, gpu_rng);
     CHECK(gpu_rng.counter == cpu_rng.counter);
-    const auto a = members(on_cpu), b = members(on_gpu);
+    const auto a = members(on_cpu);
+    const auto b = members(on_gpu);
     Index dropped = 0;
     for (std::size_t k = 0; k < a.size(); ++k) {
       INFO("pass " << pass << ", " << member_names[k]);

@@ -66,7 +66,7 @@ struct Trainee {
   Trainee(typename B::context& ctx, const Run& run, const Init& init, Index steps, std::uint64_t data_seed)
       : run(run), model(100, 1, 1), trainer(model.parameters(), options(run, steps, data_seed)) {
     Rng rng(42);
-    model.initialize(ctx, rng, std::make_from_tuple<typename Cell<B, float>::Init>(init));
+    model.initialize(ctx, rng, std::apply([](auto... field) { return typename Cell<B, float>::Init{field...}; }, init));
   }
   // Trains; returns the loss of every step. *gradient receives the last
   // step's gradient as the loss left it, before the trainer clips it.

@@ -36,6 +36,27 @@ struct cpu {
     }
     int threads;
   };
+  // A BLAS behind Eigen (ctd::openblas) runs on the calling thread alone,
+  // as Eigen's own products do. OpenBLAS's OpenMP build otherwise forks
+  // omp_get_max_threads() threads for every product called outside a
+  // parallel region — every product of a one-thread context — and their
+  // spinning barriers collapse when another process holds a core (a
+  // one-thread training step ran 17x slower beside one busy core). Inside
+  // a region it is single-threaded already.
+  class SingleThreadedBlas {
+   public:
+    SingleThreadedBlas() : saved_(omp_in_parallel() ? 0 : omp_get_max_threads()) {
+      if (saved_ > 1) omp_set_num_threads(1);
+    }
+    ~SingleThreadedBlas() {
+      if (saved_ > 1) omp_set_num_threads(saved_);
+    }
+    SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+    SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+   private:
+    int saved_;
+  };
   // Inside a parallel region (one shard of an outer parallel_for) there is
   // one shard: the work is already spread over the threads.
   static Index shards(const context& ctx) { return omp_in_parallel() ? 1 : ctx.threads; }
@@ -118,6 +139,7 @@ struct cpu {
   template <class S>
   static void gemm(context&, Trans ta, Trans tb, S alpha, ConstView<S> a, ConstView<S> b, S beta,
                    MatrixView<S> c) {
+    const SingleThreadedBlas one_thread;
     auto C = map(c);
     auto A = map(a);
     auto Bm = map(b);
@@ -138,6 +160,7 @@ struct cpu {
   template <class S>
   static void gemv(context&, Trans ta, S alpha, ConstView<S> a, ConstView<S> x, S beta,
                    MatrixView<S> y) {
+    const SingleThreadedBlas one_thread;
     auto Y = map(y).col(0);
     if (beta == S(0))
       Y.setZero();
@@ -158,6 +181,7 @@ struct cpu {
   // gemv, and the strictly upper triangle may hold anything.
   template <class S>
   static void symv(context&, S alpha, ConstView<S> a, ConstView<S> x, S beta, MatrixView<S> y) {
+    const SingleThreadedBlas one_thread;
     auto Y = map(y).col(0);
     if (beta == S(0))
       Y.setZero();
@@ -464,8 +488,9 @@ struct cpu {
                           ConstView<S> prior_logvar, S var_min, S scale, MatrixView<S> d_mean,
                           MatrixView<S> d_logvar, MatrixView<S> d_prior_logvar) {
     double total = 0;
-    const auto pv = col(prior_logvar, 0).exp(), pm = col(prior_mean, 0);
-    const Eigen::Array<S, Eigen::Dynamic, 1> p_var = pv + var_min, p_lv = p_var.log();
+    const auto pm = col(prior_mean, 0);
+    const Eigen::Array<S, Eigen::Dynamic, 1> pv = col(prior_logvar, 0).exp(), p_var = pv + var_min,
+                                             p_lv = p_var.log();
     for (Index j = 0; j < mean.cols; ++j) {
       const auto v = col(logvar, j).exp();
       const Eigen::Array<S, Eigen::Dynamic, 1> var = v + var_min, ratio = var / p_var,
