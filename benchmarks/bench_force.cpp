@@ -137,6 +137,12 @@ struct cpu_two_threads : cpu {
     }
   }
 
+  template <class S>
+  static void rls_update(context& ctx, MatrixView<S> p, MatrixView<S> work, ConstView<S> h, ConstView<S> error,
+                         MatrixView<S> readout) {
+    rls_update_by_parts<cpu_two_threads>(ctx, p, work, h, error, readout);
+  }
+
  private:
   // (n x (threads - 1)) partial sums of symv, sized on first use.
   template <class S>

@@ -63,7 +63,7 @@ HostMatrix<float> trained_values(Index steps, const std::filesystem::path& check
 
 TEST_CASE("integrator RNN with the tutorial's settings: eval MSE <= 1e-4 and a line attractor",
           "[training][slow]") {
-  cpu::context ctx(2);  // the suite's longest test: two threads, where the others need one
+  cpu::context ctx;
   TempDir dir;
   Vanilla model(100, 1, 1);
   Rng init(11);

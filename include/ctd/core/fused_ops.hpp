@@ -56,10 +56,14 @@
      ConstView<S> tanh_c_next, MatrixView<S> d_gates, MatrixView<S> dc),                                \
     (ctx, x, x, x, x, x, y, y))
 
-// The echo-state network (cells/esn.hpp).
+// The echo-state network (cells/esn.hpp) and FORCE's RLS update
+// (force/rls.hpp).
 #define CTD_ESN_OPS(X, S)                                                                               \
   X(void, esn_euler, (S dt_over_tau, ConstView<S> drive, MatrixView<S> a, MatrixView<S> h),             \
-    (ctx, s, x, y, y))
+    (ctx, s, x, y, y))                                                                                  \
+  X(void, rls_update,                                                                                   \
+    (MatrixView<S> p, MatrixView<S> work, ConstView<S> h, ConstView<S> error, MatrixView<S> readout),   \
+    (ctx, y, y, x, x, y))
 
 // Fixed-point speeds and batched Jacobians (analysis/).
 #define CTD_ANALYSIS_OPS(X, S)                                                                          \

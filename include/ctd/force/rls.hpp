@@ -43,7 +43,7 @@ class RlsState {
             "RlsState: p0_diagonal (P(0) = p0_diagonal * I) must be positive and finite, got " +
                 std::to_string(opt.p0_diagonal));
     P_.resize(n_, n_);
-    gain_.resize(n_, 1);
+    work_.resize(n_ + 2, 1);
     reset(ctx);
   }
 
@@ -53,13 +53,11 @@ class RlsState {
   }
 
   // One sample: h (n x 1), its a-priori error e = W h - f (m x 1), and the
-  // readout W (m x n) updated in place. No allocation.
+  // readout W (m x n) updated in place. No allocation, and on a GPU no wait
+  // for the host (the backend's fused rls_update).
   void update(typename B::context& ctx, ConstView<S> h, ConstView<S> error, MatrixView<S> readout) {
     assert(h.rows == n_ && h.cols == 1 && readout.cols == n_ && error.rows == readout.rows && error.cols == 1);
-    B::symv(ctx, S(1), P_.view(), h, S(0), gain_.view());
-    const S c = S(1) / (S(1) + B::dot(ctx, h, gain_.view()));
-    B::syr(ctx, -c, gain_.view(), P_.view());
-    B::ger(ctx, -c, error, gain_.view(), readout);
+    B::rls_update(ctx, P_.view(), work_.view(), h, error, readout);
   }
 
   Index state_size() const { return n_; }
@@ -75,7 +73,7 @@ class RlsState {
   Index n_;
   double p0_diagonal_;
   Matrix<B, S> P_;     // lower triangle holds P
-  Matrix<B, S> gain_;  // k = P h
+  Matrix<B, S> work_;  // k = P h, then the backend's two scalars (rls_update)
 };
 
 }  // namespace ctd

@@ -394,6 +394,11 @@ struct cpu {
     }
   }
 
+  // One RLS sample (force/rls.hpp), rls_update_by_parts<cpu>.
+  template <class S>
+  static void rls_update(context& ctx, MatrixView<S> p, MatrixView<S> work, ConstView<S> h, ConstView<S> error,
+                         MatrixView<S> readout);
+
   // ---- analysis ---------------------------------------------------------------
   // y = alpha * (a - b): the scaled residual F(h) - h of the fixed-point loss.
   template <class S>
@@ -559,6 +564,29 @@ struct cpu {
                (map(d_w_hat) - along.asDiagonal() * map(w_hat));
   }
 };
+
+// One RLS sample through B's own products: k = P h into work's first n
+// rows, c = 1 / (1 + h.k), P -= c k k^T on the lower triangle, readout -= c
+// error k^T. work is (n + 2) x 1: the CUDA backend keeps h.k and -c in the
+// last two rows, on the device, so that a FORCE step never waits for the
+// host. A backend derived from cpu with its own symv and syr (the
+// two-thread one of benchmarks/bench_force.cpp) runs its update through
+// them with rls_update_by_parts<itself>.
+template <class B, class S>
+void rls_update_by_parts(typename B::context& ctx, MatrixView<S> p, MatrixView<S> work, ConstView<S> h,
+                         ConstView<S> error, MatrixView<S> readout) {
+  const MatrixView<S> k = work.row_block(0, p.rows);
+  B::symv(ctx, S(1), p, h, S(0), k);
+  const S c = S(1) / (S(1) + B::dot(ctx, h, k));
+  B::syr(ctx, -c, k, p);
+  B::ger(ctx, -c, error, k, readout);
+}
+
+template <class S>
+void cpu::rls_update(context& ctx, MatrixView<S> p, MatrixView<S> work, ConstView<S> h, ConstView<S> error,
+                     MatrixView<S> readout) {
+  rls_update_by_parts<cpu>(ctx, p, work, h, error, readout);
+}
 
 static_assert(Backend<cpu>);
 

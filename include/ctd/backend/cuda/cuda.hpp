@@ -153,7 +153,8 @@ struct cuda {
   //                     new numbers, see kernels.cu's "random draws")
   //   CTD_GRU_OPS       the tutorials' GRU passes
   //   CTD_LSTM_OPS      the LSTM passes
-  //   CTD_ESN_OPS       the ESN's Euler step
+  //   CTD_ESN_OPS       the ESN's Euler step; the RLS update (cuBLAS, its
+  //                     scalars kept on the device: no wait for the host)
   //   CTD_ANALYSIS_OPS  fixed-point speeds and batched Jacobian blocks
   //   CTD_LFADS_OPS     dropout masks (drawn as fill_normal's numbers are),
   //                     reparameterised samples, the KL terms (the AR(1) one
