@@ -17,6 +17,11 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs=$(nproc)
 build=${CTD_TEST_BUILD_DIR:-build-check}
+# A folder configured by another compiler starts afresh: CMake would drop
+# the options below together with its cache.
+if [ -f "$build/CMakeCache.txt" ] && ! grep -q '^CMAKE_CXX_COMPILER:.*clang++$' "$build/CMakeCache.txt"; then
+  rm -rf "$build/CMakeCache.txt" "$build/CMakeFiles"
+fi
 
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O0 -DNDEBUG" \
       -DCTD_TEST_FLAGS=-O1 -DCTD_SANITIZE=ON -DCMAKE_INSTALL_PREFIX="$PWD/$build/install"
