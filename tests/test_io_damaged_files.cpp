@@ -98,13 +98,13 @@ TEST_CASE("atomic writes: a failed write leaves the old file, and stale temporar
   CHECK(dir.entries() == std::vector<std::string>{"summary.json"});
   CHECK(std::ifstream(file).get() == 'o');
 
-  CHECK_FALSE(io::is_stale_temp(io::temp_path(file)));  // ours: alive
+  CHECK_FALSE(io::stale_temp_target(io::temp_path(file)));  // ours: alive
   const pid_t child = ::fork();
   if (child == 0) ::_exit(0);
   ::waitpid(child, nullptr, 0);
-  CHECK(io::is_stale_temp(dir.path / ("data.h5.tmp." + std::to_string(child))));
-  CHECK_FALSE(io::is_stale_temp(dir.path / "data.h5"));
-  CHECK_FALSE(io::is_stale_temp(dir.path / "data.h5.tmp.x1"));
+  CHECK(io::stale_temp_target(dir.path / ("data.h5.tmp." + std::to_string(child))) == "data.h5");
+  CHECK_FALSE(io::stale_temp_target(dir.path / "data.h5"));
+  CHECK_FALSE(io::stale_temp_target(dir.path / "data.h5.tmp.x1"));
 }
 
 TEST_CASE("checkpoints: only this model's keys, with counters that agree", "[io][checkpoint]") {

@@ -58,10 +58,9 @@ class OutputFolder {
     std::vector<std::string> found;
     for (const auto& entry : fs::directory_iterator(dir)) {
       const std::string name = entry.path().filename().string();
-      const std::size_t marker = name.rfind(io::temp_marker);
       if (ours(name))
         found.push_back(name);
-      else if (marker != std::string::npos && ours(name.substr(0, marker)) && io::is_stale_temp(entry.path()))
+      else if (const auto target = io::stale_temp_target(entry.path()); target && ours(*target))
         fs::remove(entry.path());
     }
     if (found.empty() || continuing) return;

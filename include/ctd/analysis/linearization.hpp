@@ -28,8 +28,12 @@ struct EigenDecomposition {
   Eigen::MatrixXcd left;    // L = pinv(R)^T, columns matching R: L^T R = I
 };
 
-inline EigenDecomposition eigen_decomposition(const Eigen::Ref<const Eigen::MatrixXd>& J,
-                                              EigenOrder order = EigenOrder::real_part, bool vectors = true) {
+// A template only so that its body — Eigen's eigen-solver and the complex
+// pseudo-inverse, seconds of compile time — is instantiated in the programs
+// that call it, not in every one that includes ctd.hpp.
+template <class = void>
+EigenDecomposition eigen_decomposition(const Eigen::Ref<const Eigen::MatrixXd>& J,
+                                       EigenOrder order = EigenOrder::real_part, bool vectors = true) {
   require(J.rows() == J.cols(), "eigen_decomposition: the matrix must be square");
   require(J.allFinite(), "eigen_decomposition: the matrix holds NaN or Inf");
   const Eigen::EigenSolver<Eigen::MatrixXd> solver(J, vectors);

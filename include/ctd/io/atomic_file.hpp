@@ -5,7 +5,7 @@
 // over the target only once complete. A reader, or a run killed at any
 // moment, sees the old complete file or the new one, never a mixture. A
 // killed writer leaves its temporary file behind; the pid in its name tells
-// a later run that it is stale (is_stale_temp).
+// a later run that it is stale (stale_temp_target).
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -27,17 +28,20 @@ inline std::filesystem::path temp_path(const std::filesystem::path& file) {
   return file.string() + temp_marker + std::to_string(::getpid());
 }
 
-// True for "<name>.tmp.<pid>" when no process <pid> exists any more: the
-// leftover of a writer that was killed. A live pid (ours, another run's, or
+// For "<name>.tmp.<pid>" when no process <pid> exists any more — the
+// leftover of a writer that was killed — the name of the file it was
+// writing; nothing for any other file. A live pid (ours, another run's, or
 // an unrelated process that reused the number) keeps its file.
-inline bool is_stale_temp(const std::filesystem::path& path) {
+inline std::optional<std::string> stale_temp_target(const std::filesystem::path& path) {
   const std::string name = path.filename().string();
   const std::size_t at = name.rfind(temp_marker);
-  if (at == std::string::npos || at == 0) return false;
+  if (at == std::string::npos || at == 0) return std::nullopt;
   const std::string digits = name.substr(at + std::strlen(temp_marker));
-  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
   const pid_t pid = static_cast<pid_t>(std::stol(digits));
-  return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
+  if (pid <= 0 || ::kill(pid, 0) == 0 || errno != ESRCH) return std::nullopt;
+  return name.substr(0, at);
 }
 
 namespace detail {
