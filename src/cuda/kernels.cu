@@ -523,11 +523,10 @@ void cuda::esn_euler(context& ctx, S dt_over_tau, ConstView<S> drive, MatrixView
 namespace {
 
 // -c = -1 / (1 + h.k) from the dot product that reduce_on_device left on the
-// device, and h.k beside it: work's last two rows.
+// device, into work's last row.
 template <class S>
-__global__ void rls_coefficient(const double* hk, S* scalars) {
-  scalars[0] = S(hk[0]);
-  scalars[1] = S(-1.0 / (1.0 + hk[0]));
+__global__ void rls_coefficient(const double* hk, S* neg_c) {
+  *neg_c = S(-1.0 / (1.0 + hk[0]));
 }
 
 // cuBLAS reads alpha from device memory while this lives.
@@ -552,20 +551,20 @@ template <class S>
 void cuda::rls_update(context& ctx, MatrixView<S> p, MatrixView<S> work, ConstView<S> h, ConstView<S> error,
                       MatrixView<S> readout) {
   const Index n = p.rows;
-  assert(p.cols == n && work.rows == n + 2 && h.rows == n && readout.cols == n && error.rows == readout.rows);
+  assert(p.cols == n && work.rows == n + 1 && h.rows == n && readout.cols == n && error.rows == readout.rows);
   if (n == 0) return;
   const MatrixView<S> k = work.row_block(0, n);
   symv(ctx, S(1), p, h, S(0), k);
   reduce_on_device(
       ctx, n, 1, [=] __device__(Index i, Index) -> Sums { return {double(at(h, i, 0)) * double(at(k, i, 0)), 0.0}; },
       "rls_update");
-  S* const scalars = work.data + n;
-  rls_coefficient<<<1, 1, 0, ctx.stream()>>>(ctx.reduction_result(), scalars);
+  S* const neg_c = work.data + n;
+  rls_coefficient<<<1, 1, 0, ctx.stream()>>>(ctx.reduction_result(), neg_c);
   CTD_CUDA_CHECK_LAUNCH("rls_coefficient");
   const DevicePointerMode device_alpha(ctx.blas());
-  CTD_CUDA_CHECK(cuda_detail::syr(ctx.blas(), int(n), scalars + 1, k.data, p.data, ld(p)));
+  CTD_CUDA_CHECK(cuda_detail::syr(ctx.blas(), int(n), neg_c, k.data, p.data, ld(p)));
   if (readout.rows > 0)
-    CTD_CUDA_CHECK(cuda_detail::ger(ctx.blas(), int(readout.rows), int(n), scalars + 1, error.data, k.data,
+    CTD_CUDA_CHECK(cuda_detail::ger(ctx.blas(), int(readout.rows), int(n), neg_c, error.data, k.data,
                                     readout.data, ld(readout)));
 }
 

@@ -43,7 +43,7 @@ class RlsState {
             "RlsState: p0_diagonal (P(0) = p0_diagonal * I) must be positive and finite, got " +
                 std::to_string(opt.p0_diagonal));
     P_.resize(n_, n_);
-    work_.resize(n_ + 2, 1);
+    work_.resize(n_ + 1, 1);
     reset(ctx);
   }
 
@@ -73,7 +73,7 @@ class RlsState {
   Index n_;
   double p0_diagonal_;
   Matrix<B, S> P_;     // lower triangle holds P
-  Matrix<B, S> work_;  // k = P h, then the backend's two scalars (rls_update)
+  Matrix<B, S> work_;  // k = P h, then the backend's -c (rls_update)
 };
 
 }  // namespace ctd
