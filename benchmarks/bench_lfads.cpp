@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
     Parameters<cpu, float> params(Lfads<cpu, float>::specs(config));
     initialize_lfads<cpu, float>(ctx, params, config, rng);
     const Lfads<cpu, float> model(config, params);
-    const SpikeTrials<float> trials = bench::lfads_trials(rng, 8 * batch, config.data_dim);
+    const LfadsData<float> trials = bench::lfads_trials(rng, 8 * batch, config.data_dim);
     LfadsTrainingLoss<cpu, float> loss(model, trials, batch);
     TrainerOptions options = lfads_trainer_options(1);
     Trainer<cpu, float> trainer(params, options);
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
                      bench::lfads_flops(config)});
     table.push_back({"d LFADS train step", label, train, "tutorial 2019 GPU (SPEC)", 50.0, bench::lfads_flops(config)});
     if (t == threads) {
-      const SpikeTrials<float> eval = bench::lfads_trials(rng, posterior_trials, config.data_dim);
+      const LfadsData<float> eval = bench::lfads_trials(rng, posterior_trials, config.data_dim);
       const auto posterior = bench::time_ms([&] { posterior_average(ctx, model, eval, 128, batch, rng); }, 0, 1);
       table.push_back({"d LFADS posterior, " + std::to_string(posterior_trials) + " trials x 128 samples", label,
                        posterior, "-", std::nullopt, 0.0});

@@ -129,11 +129,11 @@ TEST_CASE("LFADS files: h5py parameters load, and the loss matches an independen
   const HostMatrix<double> counts = testing::poisson_counts<double>(rng, c.data_dim, T * batch, 2.0);
   const Matrix<cpu, double> x = upload<cpu, double>(ctx, counts);
   LfadsNoise<cpu, double> noise;
-  noise.draw(ctx, c, T, batch, c.keep_rate, rng);
+  noise.draw(ctx, c, T, T, batch, c.keep_rate, rng);
   const Lfads<cpu, double> model(c, params);
   LfadsTape<cpu, double> tape;
   const double kl_scale = 0.7;
-  const LfadsLosses losses = model.forward(ctx, x.view(), T, batch, noise, kl_scale, tape);
+  const LfadsLosses losses = model.forward(ctx, LfadsInputs<double>::spikes(x.view(), T, batch), noise, kl_scale, tape);
 
   io::Dict out;
   io::save_parameters<cpu, double>(ctx, params, out);
@@ -217,7 +217,7 @@ TEST_CASE("LFADS training resumes from its checkpoint bit for bit", "[lfads][io]
   Rng data_rng(1);
   std::vector<float> counts(std::size_t(40 * 5 * c.data_dim));
   for (auto& x : counts) x = float(data_rng.poisson(1.2));
-  const SpikeTrials<float> trials(40, 5, c.data_dim, counts);
+  const LfadsData<float> trials(TrialArray<float>(40, 5, c.data_dim, counts));
   TempDir dir;
   // The KL warm-up spans the break, so the resumed run must also know the step.
   const KlWarmup warmup{2, 5, 0.01, 1.0};

@@ -13,9 +13,24 @@ using testing::numeric_gradient;
 using testing::relative_error;
 
 TEST_CASE("LFADS: every parameter's gradient of the whole loss matches finite differences", "[lfads][gradient]") {
+  // The tutorial's model; then lfads-torch's data (held-out neurons, bins
+  // predicted forward, measured inputs); then a causal model with an IC
+  // window.
+  const auto [readout, encod_steps, steps, ext, causal, window] =
+      GENERATE(table<Index, Index, Index, Index, bool, Index>({{5, 4, 4, 0, false, 0},
+                                                               {7, 3, 5, 2, false, 0},
+                                                               {6, 4, 5, 1, true, 2}}));
+  CAPTURE(readout, encod_steps, steps, ext, causal, window);
   cpu::context ctx(2);
-  const LfadsConfig c = testing::small_lfads_config();
-  const Index T = 4, batch = 3;
+  LfadsConfig c = testing::small_lfads_config();
+  c.recon_dim = readout;
+  c.ext_input_dim = ext;
+  c.causal = causal;
+  c.ic_window = window;
+  // gen/h0's gradient is its L2 term alone (the generator starts from g_0):
+  // large enough to stand above the round-off of the differences.
+  c.l2 = 1e-2;
+  const Index batch = 3;
   Parameters<cpu, double> params(Lfads<cpu, double>::specs(c));
   Rng rng(11);
   initialize_lfads<cpu, double>(ctx, params, c, rng);
@@ -23,15 +38,19 @@ TEST_CASE("LFADS: every parameter's gradient of the whole loss matches finite di
   // term of every gradient is exercised.
   auto values = params.values();
   for (Index i = 0; i < values.rows; ++i) values.data[i] += 0.2 * rng.normal();
-  const Matrix<cpu, double> x = upload<cpu, double>(ctx, testing::poisson_counts<double>(rng, c.data_dim, T * batch, 1.5));
+  HostMatrix<double> recon = testing::poisson_counts<double>(rng, readout, steps * batch, 1.5);
+  const HostMatrix<double> encod = recon.topLeftCorner(c.data_dim, encod_steps * batch);
+  const Matrix<cpu, double> x = upload<cpu, double>(ctx, encod), y = upload<cpu, double>(ctx, recon),
+                            e = upload<cpu, double>(ctx, random_normal<double>(rng, ext, steps * batch, 1.0));
+  const LfadsInputs<double> in{x.view(), y.view(), e.view(), encod_steps, steps, batch};
   LfadsNoise<cpu, double> noise;
-  noise.draw(ctx, c, T, batch, c.keep_rate, rng);
+  noise.draw(ctx, c, encod_steps, steps, batch, c.keep_rate, rng);
 
   const Lfads<cpu, double> model(c, params);
   LfadsTape<cpu, double> tape;
   const double kl_scale = 0.7;
-  const auto loss = [&] { return model.forward(ctx, x.view(), T, batch, noise, kl_scale, tape).total(); };
-  const LfadsLosses parts = model.forward(ctx, x.view(), T, batch, noise, kl_scale, tape);
+  const auto loss = [&] { return model.forward(ctx, in, noise, kl_scale, tape).total(); };
+  const LfadsLosses parts = model.forward(ctx, in, noise, kl_scale, tape);
   CHECK(parts.kl_ic > 0);
   CHECK(std::isfinite(parts.kl_ii));
   model.backward(ctx, noise, tape);

@@ -16,7 +16,7 @@ using namespace ctd;
 namespace {
 
 struct Rotations {
-  SpikeTrials<float> spikes;
+  TrialArray<float> spikes;
   std::vector<double> rates;  // (trials, T, neurons)
 };
 
@@ -36,7 +36,7 @@ Rotations rotation_trials(Rng& rng, Index trials, Index T, Index neurons) {
       }
     }
   }
-  r.spikes = SpikeTrials<float>(trials, T, neurons, std::move(counts));
+  r.spikes = TrialArray<float>(trials, T, neurons, std::move(counts));
   return r;
 }
 
@@ -73,7 +73,7 @@ TEST_CASE("LFADS: a short training run recovers the rates of a known latent rota
   Parameters<cpu, float> params(Lfads<cpu, float>::specs(c));
   initialize_lfads<cpu, float>(ctx, params, c, rng);
   const Lfads<cpu, float> model(c, params);
-  const SpikeTrials<float> train = data.spikes.slice(0, n_train), eval = data.spikes.slice(n_train, n_eval);
+  const LfadsData<float> train(data.spikes.slice(0, n_train)), eval(data.spikes.slice(n_train, n_eval));
 
   LfadsTrainingLoss<cpu, float> loss(model, train, 32, KlWarmup{50, 100, 0.01, 1.0});
   TrainerOptions options = lfads_trainer_options(600);
@@ -106,7 +106,8 @@ TEST_CASE("LFADS: posterior sample-and-average averages over the samples of each
   const Lfads<cpu, double> model(c, params);
   std::vector<double> counts(std::size_t(5 * 4 * c.data_dim));
   for (auto& x : counts) x = double(rng.poisson(1.0));
-  const SpikeTrials<double> trials(5, 4, c.data_dim, counts);
+  const TrialArray<double> spikes(5, 4, c.data_dim, counts);
+  const LfadsData<double> trials(spikes);
   // 5 trials x 3 samples in passes of 2 trials (batch 7): the last pass is short.
   Rng a(4);
   const LfadsPosterior<double> post = posterior_average(ctx, model, trials, 3, 7, a);
@@ -115,10 +116,10 @@ TEST_CASE("LFADS: posterior sample-and-average averages over the samples of each
   LfadsNoise<cpu, double> noise;
   LfadsTape<cpu, double> tape;
   HostMatrix<double> host;
-  trials.gather({0, 1}, 3, host);
+  spikes.gather({0, 1}, 3, host);
   const Matrix<cpu, double> x = upload<cpu, double>(ctx, host);
-  noise.draw(ctx, c, 4, 6, 1.0, b);
-  model.forward(ctx, x.view(), 4, 6, noise, 1.0, tape);
+  noise.draw(ctx, c, 4, 4, 6, 1.0, b);
+  model.forward(ctx, LfadsInputs<double>::spikes(x.view(), 4, 6), noise, 1.0, tape);
   const HostMatrix<double> lograte = download<cpu, double>(ctx, tape.lograte.view());
   const HostMatrix<double> ic = download<cpu, double>(ctx, tape.encoder.ic.view());
   for (Index k = 0; k < 2; ++k) {

@@ -12,10 +12,10 @@ namespace ctd::bench {
 
 inline constexpr Index lfads_steps = 25, lfads_batch = 128;
 
-inline SpikeTrials<float> lfads_trials(Rng& rng, Index trials, Index neurons) {
+inline LfadsData<float> lfads_trials(Rng& rng, Index trials, Index neurons) {
   std::vector<float> counts(std::size_t(trials * lfads_steps * neurons));
   for (auto& c : counts) c = float(rng.poisson(0.5 + 2.5 * rng.uniform()));
-  return {trials, lfads_steps, neurons, std::move(counts)};
+  return LfadsData<float>(TrialArray<float>(trials, lfads_steps, neurons, std::move(counts)));
 }
 
 inline double lfads_flops(const LfadsConfig& c) {

@@ -297,7 +297,7 @@ class LfadsStep {
   Rng rng_{1}, data_rng_{2};
   Parameters<B, float> params_;
   Lfads<B, float> model_;
-  SpikeTrials<float> trials_;
+  LfadsData<float> trials_;
   LfadsTrainingLoss<B, float> loss_;
   TrainerOptions options_;
   Adam<B, float> adam_;
@@ -397,7 +397,7 @@ int main(int argc, char** argv) {
     // 2048 trials, 128 samples each in batches of 128 (one trial a pass),
     // the averages downloaded: one timed run, as bench_lfads times it.
     Rng rng(3);
-    const SpikeTrials<float> trials = bench::lfads_trials(rng, 2048, on_gpu.config().data_dim);
+    const LfadsData<float> trials = bench::lfads_trials(rng, 2048, on_gpu.config().data_dim);
     ours.push_back({lfads_posterior, "GPU, eager", bench::time_ms([&] {
                       posterior_average<cuda, float>(gpu, on_gpu.model(), trials, 128, batch, rng);
                     }, 0, 1), 0.0});

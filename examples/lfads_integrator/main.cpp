@@ -52,7 +52,7 @@ struct IntegratorData {
   std::vector<float> rates;   // (trials, T, units): spikes per bin
   std::vector<float> inputs;  // (trials, T)
   std::vector<float> h0s;     // (trials, units)
-  SpikeTrials<float> spikes;
+  TrialArray<float> spikes;
 };
 
 // The floating-point array under key (integers are no states or inputs).
@@ -86,7 +86,7 @@ IntegratorData load_integrator_data(const std::filesystem::path& file, const Opt
     data.rates[i] = float((h[i] + 1.0) / 2.0 * o.max_rate_hz * o.dt);
     counts[i] = float(rng.poisson(data.rates[i]));
   }
-  data.spikes = SpikeTrials<float>(data.trials, data.steps, data.units, std::move(counts));
+  data.spikes = TrialArray<float>(data.trials, data.steps, data.units, std::move(counts));
   return data;
 }
 
@@ -119,14 +119,14 @@ double mean_rate_r2(const float* estimate, const float* truth, Index trials, Ind
 
 // The baseline: the spikes projected on their top 2 principal components
 // (fit on the training spikes), as (trials, T, neurons).
-std::vector<float> pca_reconstruction(const SpikeTrials<float>& fit, const SpikeTrials<float>& eval, Index components) {
-  const Index D = fit.neurons;
-  const Eigen::Map<const Eigen::MatrixXf> X(fit.counts.data(), D, fit.trials * fit.steps);
+std::vector<float> pca_reconstruction(const TrialArray<float>& fit, const TrialArray<float>& eval, Index components) {
+  const Index D = fit.dim;
+  const Eigen::Map<const Eigen::MatrixXf> X(fit.values.data(), D, fit.trials * fit.steps);
   const Eigen::VectorXd mean = X.cast<double>().rowwise().mean();
   const Eigen::MatrixXd centred = X.cast<double>().colwise() - mean;
   const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(centred * centred.transpose());
   const Eigen::MatrixXd P = eig.eigenvectors().rightCols(components);
-  const Eigen::Map<const Eigen::MatrixXf> E(eval.counts.data(), D, eval.trials * eval.steps);
+  const Eigen::Map<const Eigen::MatrixXf> E(eval.values.data(), D, eval.trials * eval.steps);
   const Eigen::MatrixXf R = ((P * (P.transpose() * (E.cast<double>().colwise() - mean))).colwise() + mean).cast<float>();
   return std::vector<float>(R.data(), R.data() + R.size());
 }
@@ -153,22 +153,19 @@ double ic_r2(const HostMatrix<float>& fit_ic, const Eigen::MatrixXd& fit_h0, con
 }
 
 // Mean losses over a set of trials with keep_rate 1 and the full KL weight.
-LfadsLosses evaluate(cpu::context& ctx, const Lfads<cpu, float>& model, const SpikeTrials<float>& trials, Index batch,
+LfadsLosses evaluate(cpu::context& ctx, const Lfads<cpu, float>& model, const LfadsData<float>& trials, Index batch,
                      Rng& rng) {
+  LfadsBatch<cpu, float> inputs;
   LfadsNoise<cpu, float> noise;
   LfadsTape<cpu, float> tape;
-  Matrix<cpu, float> counts;
-  HostMatrix<float> host;
   LfadsLosses mean;
   Index seen = 0;
-  for (Index first = 0; first + batch <= trials.trials; first += batch) {
+  for (Index first = 0; first + batch <= trials.trials(); first += batch) {
     std::vector<Index> ids(static_cast<std::size_t>(batch));
     for (Index k = 0; k < batch; ++k) ids[std::size_t(k)] = first + k;
-    trials.gather(ids, 1, host);
-    counts.resize(host.rows(), host.cols());
-    upload<cpu, float>(ctx, host, counts.view());
-    noise.draw(ctx, model.config(), trials.steps, batch, 1.0, rng);
-    const LfadsLosses l = model.forward(ctx, counts.view(), trials.steps, batch, noise, 1.0, tape);
+    inputs.load(ctx, trials, ids);
+    noise.draw(ctx, model.config(), trials.encod_steps(), trials.steps(), batch, 1.0, rng);
+    const LfadsLosses l = model.forward(ctx, inputs.inputs(), noise, 1.0, tape);
     mean.nll += l.nll, mean.kl_ic += l.kl_ic, mean.kl_ii += l.kl_ii, mean.l2 = l.l2;
     ++seen;
   }
@@ -229,10 +226,10 @@ int run(int argc, char** argv) {
                                   std::to_string(n_train) + " for training, fewer than one batch of " +
                                   std::to_string(o.batch));
   require(n_eval > 0, o.data.string() + ": no trials left for the evaluation");
-  const SpikeTrials<float> train = data.spikes.slice(0, n_train), eval = data.spikes.slice(n_train, n_eval);
+  const LfadsData<float> train(data.spikes.slice(0, n_train)), eval(data.spikes.slice(n_train, n_eval));
   fmt::print("{} trials x {} bins x {} neurons: {} train, {} evaluate; mean count {:.3f} per bin\n", data.trials,
              data.steps, data.units, n_train, n_eval,
-             Eigen::Map<const Eigen::ArrayXf>(data.spikes.counts.data(), Index(data.spikes.counts.size())).mean());
+             Eigen::Map<const Eigen::ArrayXf>(data.spikes.values.data(), Index(data.spikes.values.size())).mean());
 
   Parameters<cpu, float> params(Lfads<cpu, float>::specs(m));
   Rng init_rng(Rng::bits_at(seed, 1));
@@ -275,7 +272,7 @@ int run(int argc, char** argv) {
   fmt::print("posterior sample-and-average: {} trials x {} samples in {:.1f} s\n", scored, o.samples, posterior_seconds);
   const float* true_rates = data.rates.data() + std::size_t(n_train * T * D);
   const double rate_r2 = mean_rate_r2(post.rates.data(), true_rates, scored, T, D);
-  const std::vector<float> pca = pca_reconstruction(train, eval.slice(0, scored), 2);
+  const std::vector<float> pca = pca_reconstruction(train.encod, eval.encod.slice(0, scored), 2);
   const double pca_rate_r2 = mean_rate_r2(pca.data(), true_rates, scored, T, D);
   double ii_sum = 0;
   Index ii_count = 0;
@@ -304,11 +301,11 @@ int run(int argc, char** argv) {
   posterior.set("gen_states", trials_array(post.gen_states, scored, T));
   posterior.set("con_states", trials_array(post.con_states, scored, T));
   posterior.set("ii_mean", trials_array(post.ii_mean, scored, T));
-  posterior.set("ii_logvar", trials_array(post.ii_logvar, scored, T));
+  posterior.set("ii_std", trials_array(post.ii_std, scored, T));
   posterior.set<float>("ic_mean", {std::size_t(scored), std::size_t(m.gen_dim)},
                        std::vector<float>(post.ic_mean.data(), post.ic_mean.data() + post.ic_mean.size()));
-  posterior.set<float>("ic_logvar", {std::size_t(scored), std::size_t(m.gen_dim)},
-                       std::vector<float>(post.ic_logvar.data(), post.ic_logvar.data() + post.ic_logvar.size()));
+  posterior.set<float>("ic_std", {std::size_t(scored), std::size_t(m.gen_dim)},
+                       std::vector<float>(post.ic_std.data(), post.ic_std.data() + post.ic_std.size()));
   const auto first = [&](const std::vector<float>& v, std::size_t per) {
     return std::vector<float>(v.begin() + std::ptrdiff_t(std::size_t(n_train) * per),
                               v.begin() + std::ptrdiff_t(std::size_t(n_train + scored) * per));
@@ -316,7 +313,7 @@ int run(int argc, char** argv) {
   const auto sT = std::size_t(T), sD = std::size_t(D), sN = std::size_t(scored);
   posterior.set<float>("true_rates", {sN, sT, sD}, first(data.rates, sT * sD));
   posterior.set<float>("true_inputs", {sN, sT}, first(data.inputs, sT));
-  posterior.set<float>("spikes", {sN, sT, sD}, first(data.spikes.counts, sT * sD));
+  posterior.set<float>("spikes", {sN, sT, sD}, first(data.spikes.values, sT * sD));
   posterior.set<float>("pca_rates", {sN, sT, sD}, pca);
   io::write_h5(o.out / "posterior.h5", posterior);
 

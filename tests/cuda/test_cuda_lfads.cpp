@@ -31,10 +31,10 @@ namespace {
 
 // Random Poisson spikes with rates in [0.5, 3] per bin, as the benchmarks'.
 template <class S>
-ctd::SpikeTrials<S> random_trials(Rng& rng, Index trials, Index T, Index neurons) {
+ctd::LfadsData<S> random_trials(Rng& rng, Index trials, Index T, Index neurons) {
   std::vector<S> counts(std::size_t(trials * T * neurons));
   for (auto& c : counts) c = S(rng.poisson(0.5 + 2.5 * rng.uniform()));
-  return {trials, T, neurons, std::move(counts)};
+  return ctd::LfadsData<S>(ctd::TrialArray<S>(trials, T, neurons, std::move(counts)));
 }
 
 // Every matrix of one pass's noise, in the order LfadsNoise draws them.
@@ -81,8 +81,8 @@ TEMPLATE_TEST_CASE("cuda: LFADS noise drawn on the device equals the CPU's draw"
   cpu_rng.counter = gpu_rng.counter = 5;
   // Twice: the second draw continues both streams (and reuses the buffers).
   for (int pass = 0; pass < 2; ++pass) {
-    on_cpu.draw(host, c, 4, 3, c.keep_rate, cpu_rng);
-    on_gpu.draw(gpu, c, 4, 3, c.keep_rate, gpu_rng);
+    on_cpu.draw(host, c, 4, 4, 3, c.keep_rate, cpu_rng);
+    on_gpu.draw(gpu, c, 4, 4, 3, c.keep_rate, gpu_rng);
     CHECK(gpu_rng.counter == cpu_rng.counter);
     const auto a = members(on_cpu);
     const auto b = members(on_gpu);
@@ -103,8 +103,8 @@ TEMPLATE_TEST_CASE("cuda: LFADS noise drawn on the device equals the CPU's draw"
     CHECK(dropped > 0);
   }
   // keep_rate 1 (evaluation): masks of ones on both.
-  on_cpu.draw(host, c, 4, 3, 1.0, cpu_rng);
-  on_gpu.draw(gpu, c, 4, 3, 1.0, gpu_rng);
+  on_cpu.draw(host, c, 4, 4, 3, 1.0, cpu_rng);
+  on_gpu.draw(gpu, c, 4, 4, 3, 1.0, gpu_rng);
   CHECK(gpu_rng.counter == cpu_rng.counter);
   CHECK(ctd::download<cuda, S>(gpu, on_gpu.gen_mask.view()) == HostMatrix<S>::Ones(c.gen_dim, 12));
   CHECK(relative_difference(ctd::download<cuda, S>(gpu, on_gpu.ii_eps.view()),
@@ -137,14 +137,16 @@ TEST_CASE("cuda: LFADS loss and every parameter gradient equal the CPU's (double
   const Matrix<cuda, double> x_gpu = ctd::upload<cuda, double>(gpu, counts);
   ctd::LfadsNoise<cpu, double> noise_cpu;
   ctd::LfadsNoise<cuda, double> noise_gpu;
-  noise_cpu.draw(host, c, T, batch, c.keep_rate, rng);
+  noise_cpu.draw(host, c, T, T, batch, c.keep_rate, rng);
   copy_noise(host, noise_cpu, gpu, noise_gpu);
 
   ctd::LfadsTape<cpu, double> tape_cpu;
   ctd::LfadsTape<cuda, double> tape_gpu;
   const double kl_scale = 0.7;
-  const ctd::LfadsLosses want = on_cpu.lfads.forward(host, x_cpu.view(), T, batch, noise_cpu, kl_scale, tape_cpu);
-  const ctd::LfadsLosses got = on_gpu.lfads.forward(gpu, x_gpu.view(), T, batch, noise_gpu, kl_scale, tape_gpu);
+  const ctd::LfadsLosses want = on_cpu.lfads.forward(host, ctd::LfadsInputs<double>::spikes(x_cpu.view(), T, batch), noise_cpu,
+                                                             kl_scale, tape_cpu);
+  const ctd::LfadsLosses got = on_gpu.lfads.forward(gpu, ctd::LfadsInputs<double>::spikes(x_gpu.view(), T, batch), noise_gpu,
+                                                            kl_scale, tape_gpu);
   CHECK(want.kl_ic > 0);
   CHECK(want.kl_ii != 0);
   CHECK(got.kl_scale == want.kl_scale);
@@ -187,7 +189,7 @@ TEST_CASE("cuda: LFADS training steps at the tutorial's sizes follow the CPU's (
   REQUIRE(c.data_dim == 100);
   REQUIRE(c.factors_dim == 32);
   Rng data(3);
-  const ctd::SpikeTrials<float> trials = random_trials<float>(data, 2 * batch, T, c.data_dim);
+  const ctd::LfadsData<float> trials = random_trials<float>(data, 2 * batch, T, c.data_dim);
 
   // One run per backend from the same seeds: initialisation, data
   // generator (batches, masks, normals).
@@ -252,7 +254,7 @@ TEST_CASE("cuda: LFADS posterior sample-and-average equals the CPU's (double)", 
   for (Index i = 0; i < values.size(); ++i) values.data()[i] += 0.2 * rng.normal();
   const Model<cpu, double> on_cpu(host, c, values);
   const Model<cuda, double> on_gpu(gpu, c, values);
-  const ctd::SpikeTrials<double> data = random_trials<double>(rng, trials, T, c.data_dim);
+  const ctd::LfadsData<double> data = random_trials<double>(rng, trials, T, c.data_dim);
 
   Rng cpu_rng(17), gpu_rng(17);
   const auto want = ctd::posterior_average<cpu, double>(host, on_cpu.lfads, data, samples, batch, cpu_rng);
@@ -266,9 +268,11 @@ TEST_CASE("cuda: LFADS posterior sample-and-average equals the CPU's (double)", 
       {"gen_states", &got.gen_states, &want.gen_states},
       {"con_states", &got.con_states, &want.con_states},
       {"ii_mean", &got.ii_mean, &want.ii_mean},
-      {"ii_logvar", &got.ii_logvar, &want.ii_logvar},
+      {"ii_std", &got.ii_std, &want.ii_std},
+      {"gen_inputs", &got.gen_inputs, &want.gen_inputs},
       {"ic_mean", &got.ic_mean, &want.ic_mean},
-      {"ic_logvar", &got.ic_logvar, &want.ic_logvar}};
+      {"ic_std", &got.ic_std, &want.ic_std},
+      {"gen_init", &got.gen_init, &want.gen_init}};
   for (const auto& [name, gpu_output, cpu_output] : outputs) {
     INFO("posterior " << name);
     const HostMatrix<double>& a = *gpu_output;

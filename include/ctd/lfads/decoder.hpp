@@ -5,8 +5,10 @@
 //   ii_t = sample(ii_mean_t, ii_logvar_t),  g_t = dropout(GRU_gen(g_{t-1}, ii_t)),
 //   f_t = normed(W_f) g_t,
 // from c_0 = the controller's trained h0, g_0 (the IC sample), f_{-1} = 0.
-// The xenc part of the controller's input projection is hoisted over all T
-// steps (one GEMM); the f part is added at each step. Trials are sharded
+// With measured inputs e_t the generator reads [ii_t; e_t]. The xenc part
+// of the controller's input projection and the e part of the generator's
+// are hoisted over all T steps (one GEMM each); the f and ii parts are
+// added at each step. Trials are sharded
 // over the backend's threads for the whole loop, and every weight gradient
 // is one GEMM over all steps after the backward sweep.
 #include "ctd/cells/gru.hpp"
@@ -22,7 +24,7 @@ struct LfadsDecoderTape {
   Matrix<B, S> con_states;   // (con x (T+1)*B): block t is c_{t-1} (block 0: h0)
   Matrix<B, S> con_caches;   // (4 con x T*B)
   Matrix<B, S> co;           // (2 ii x T*B): [ii_mean_t; ii_logvar_t]
-  Matrix<B, S> ii;           // (ii x T*B): the sampled inferred inputs
+  Matrix<B, S> ii;           // (ii x T*B): the sampled inferred inputs (the generator's inputs beside e_t)
   Matrix<B, S> gen_states;   // (gen x (T+1)*B): block t is g_{t-1} after dropout (block 0: g_0)
   Matrix<B, S> gen_before_dropout;  // (gen x T*B)
   Matrix<B, S> gen_caches;   // (4 gen x T*B)
@@ -49,12 +51,13 @@ class LfadsDecoder {
   using Tape = LfadsDecoderTape<B, S>;
 
   explicit LfadsDecoder(const LfadsConfig& c)
-      : enc_(c.enc_dim), ii_(c.ii_dim), var_min_(S(c.var_min)), con_(c.con_dim, 2 * c.enc_dim + c.factors_dim),
-        gen_(c.gen_dim, c.ii_dim) {}
+      : xenc_rows_(c.controller_encoding_dim()), ii_(c.ii_dim), var_min_(S(c.var_min)),
+        con_(c.con_dim, c.controller_encoding_dim() + c.factors_dim), gen_(c.gen_dim, c.ii_dim + c.ext_input_dim) {}
 
-  // xenc (2 enc x T*B) and g0 (gen x B) -> the tape's factors, co, states.
-  void forward(typename B::context& ctx, const LfadsTensors<B, S>& w, ConstView<S> xenc, ConstView<S> g0, Index T,
-               Index batch, const LfadsNoise<B, S>& noise, Tape& tape) const {
+  // xenc (controller encoding x T*B), the measured inputs ext (ext x T*B;
+  // no rows: none) and g0 (gen x B) -> the tape's factors, co, states.
+  void forward(typename B::context& ctx, const LfadsTensors<B, S>& w, ConstView<S> xenc, ConstView<S> ext,
+               ConstView<S> g0, Index T, Index batch, const LfadsNoise<B, S>& noise, Tape& tape) const {
     const Index nc = con_.state_size(), ng = gen_.state_size(), nf = w.factors_w.rows, ii = ii_;
     tape.steps = T;
     tape.batch = batch;
@@ -73,20 +76,23 @@ class LfadsDecoder {
     B::copy(ctx, g0, tape.gen_states.col_block(0, batch));
     B::fill(ctx, tape.factors.col_block(0, batch), S(0));
     con_.project_inputs(ctx, w.con, xenc, tape.con_caches.view().row_block(0, 3 * nc));
+    const bool measured = ext.rows > 0;
+    if (measured) gen_.project_inputs(ctx, w.gen, ext, tape.gen_caches.view().row_block(0, 3 * ng), ii);
     for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
       for (Index t = 0; t < T; ++t) {
         const auto now = [&](Matrix<B, S>& m) { return m.col_block(t * batch + b0, bk); };
         const auto next = [&](Matrix<B, S>& m) { return m.col_block((t + 1) * batch + b0, bk); };
         const auto con_cache = now(tape.con_caches), gen_cache = now(tape.gen_caches), co = now(tape.co),
                    ii_t = now(tape.ii);
-        con_.project_inputs(ctx, w.con, now(tape.factors), con_cache.row_block(0, 3 * nc), 2 * enc_,
+        con_.project_inputs(ctx, w.con, now(tape.factors), con_cache.row_block(0, 3 * nc), xenc_rows_,
                             Grad::accumulate);
         con_.step(ctx, w.con, now(tape.con_states), con_cache, next(tape.con_states));
         B::gemm(ctx, Trans::no, Trans::no, S(1), w.con_out_w, next(tape.con_states), S(0), co);
         B::add_columnwise(ctx, w.con_out_b, co);
         B::gaussian_sample(ctx, co.row_block(0, ii), co.row_block(ii, ii),
                            noise.ii_eps.col_block(t * batch + b0, bk), var_min_, ii_t);
-        gen_.project_inputs(ctx, w.gen, ii_t, gen_cache.row_block(0, 3 * ng));
+        gen_.project_inputs(ctx, w.gen, ii_t, gen_cache.row_block(0, 3 * ng), 0,
+                            measured ? Grad::accumulate : Grad::overwrite);
         gen_.step(ctx, w.gen, now(tape.gen_states), gen_cache, now(tape.gen_before_dropout));
         B::multiply(ctx, now(tape.gen_before_dropout), noise.gen_mask.col_block(t * batch + b0, bk),
                     next(tape.gen_states));
@@ -101,7 +107,7 @@ class LfadsDecoder {
   // the controller's, generator's, con_out's and factors' gradients
   // (overwrite), the cotangent of xenc (overwrite) and of g0 (d_g0, overwrite).
   void backward(typename B::context& ctx, const LfadsTensors<B, S>& w, const LfadsTensors<B, S>& g,
-                ConstView<S> xenc, MatrixView<S> d_factors, MatrixView<S> d_co, const LfadsNoise<B, S>& noise,
+                ConstView<S> xenc, ConstView<S> ext, MatrixView<S> d_factors, MatrixView<S> d_co, const LfadsNoise<B, S>& noise,
                 MatrixView<S> d_xenc, MatrixView<S> d_g0, Tape& tape) const {
     const Index nc = con_.state_size(), ng = gen_.state_size(), nf = w.factors_w.rows, ii = ii_;
     const Index T = tape.steps, batch = tape.batch;
@@ -137,7 +143,8 @@ class LfadsDecoder {
         B::gemm(ctx, Trans::yes, Trans::no, S(1), w.con_out_w, d_co_t, S(1), d_c);
         con_.step_backward(ctx, w.con, now(tape.con_states), now(tape.con_caches), next(tape.con_states), d_c,
                            now(tape.con_d_proj), tape.con_scratch.col_block(b0, bk), now(tape.d_con));
-        con_.input_cotangent(ctx, w.con, now(tape.con_d_proj), now(tape.d_factors_in), 2 * enc_, Grad::overwrite);
+        con_.input_cotangent(ctx, w.con, now(tape.con_d_proj), now(tape.d_factors_in), xenc_rows_,
+                             Grad::overwrite);
       }
     });
     const Index tb = T * batch;
@@ -152,19 +159,20 @@ class LfadsDecoder {
     gen_.weight_gradients(ctx, g.gen, tape.gen_states.col_block(0, tb), tape.gen_caches.view(),
                           tape.gen_d_proj.view(), Grad::overwrite);
     gen_.input_weight_gradients(ctx, g.gen, tape.ii.view(), tape.gen_d_proj.view(), 0, Grad::overwrite);
+    if (ext.rows > 0) gen_.input_weight_gradients(ctx, g.gen, ext, tape.gen_d_proj.view(), ii, Grad::overwrite);
     B::fill(ctx, g.gen.h0, S(0));
     B::copy(ctx, tape.d_gen.col_block(0, batch), d_g0);
     con_.weight_gradients(ctx, g.con, tape.con_states.col_block(0, tb), tape.con_caches.view(),
                           tape.con_d_proj.view(), Grad::overwrite);
     con_.input_weight_gradients(ctx, g.con, xenc, tape.con_d_proj.view(), 0, Grad::overwrite);
-    con_.input_weight_gradients(ctx, g.con, tape.factors.col_block(0, tb), tape.con_d_proj.view(), 2 * enc_,
+    con_.input_weight_gradients(ctx, g.con, tape.factors.col_block(0, tb), tape.con_d_proj.view(), xenc_rows_,
                                 Grad::overwrite);
     con_.initial_state_gradient(ctx, g.con, tape.d_con.col_block(0, batch), Grad::overwrite);
     con_.input_cotangent(ctx, w.con, tape.con_d_proj.view().row_block(0, 3 * nc), d_xenc, 0, Grad::overwrite);
   }
 
  private:
-  Index enc_, ii_;
+  Index xenc_rows_, ii_;
   S var_min_;
   Cell con_, gen_;
 };

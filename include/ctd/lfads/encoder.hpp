@@ -3,8 +3,15 @@
 // GRU with its own trainable initial states, dropout on its outputs, and
 // the affine map from the two ends to the initial condition's posterior
 // [ic_mean; ic_logvar]. Two sequence drivers over the one GRU step cell.
+//
+// The controller's input xenc covers all T bins of the decoder: the
+// encoding over the Te encoder bins, zeros for the bins it predicts
+// forward (as lfads-torch pads it). A causal model's controller reads only
+// the forward direction, and its backward direction runs over the IC
+// window alone, so nothing depends on a bin that comes later.
 #include "ctd/cells/gru.hpp"
 #include "ctd/cells/sequence.hpp"
+#include "ctd/lfads/batch.hpp"
 #include "ctd/lfads/noise.hpp"
 #include "ctd/lfads/parameters.hpp"
 
@@ -12,12 +19,13 @@ namespace ctd {
 
 template <class B, class S>
 struct LfadsEncoderTape {
-  Matrix<B, S> data;               // (data x T*B) after dropout
-  SequenceTape<B, S> fwd, bwd;
-  Matrix<B, S> xenc;               // (2 enc x T*B): [fwd_t; bwd_t] after dropout
-  Matrix<B, S> ends;               // (2 enc x B): [bwd_0; fwd_{T-1}] after dropout
+  Matrix<B, S> data;               // (data x Te*B) after dropout
+  SequenceTape<B, S> fwd, bwd;     // over Te bins, over the W bins of the IC window
+  Matrix<B, S> xenc;               // (2 enc or enc x T*B): [fwd_t; bwd_t] or fwd_t after dropout, then zeros
+  Matrix<B, S> ends;               // (2 enc x B): [bwd_0; fwd_{W-1}] after dropout
   Matrix<B, S> ic;                 // (2 gen x B): [ic_mean; ic_logvar]
   Matrix<B, S> d_ends;             // backward: the cotangent of ends
+  Matrix<B, S> d_bwd;              // backward, causal: the cotangent of the backward outputs
 };
 
 template <class B, class S>
@@ -27,35 +35,38 @@ class LfadsEncoder {
   using Tape = LfadsEncoderTape<B, S>;
 
   explicit LfadsEncoder(const LfadsConfig& c)
-      : enc_(c.enc_dim), fwd_(Cell(c.enc_dim, c.data_dim), Direction::forward),
-        bwd_(Cell(c.enc_dim, c.data_dim), Direction::backward) {}
+      : enc_(c.enc_dim), causal_(c.causal), ic_window_(c.ic_window),
+        fwd_(Cell(c.enc_dim, c.data_dim), Direction::forward), bwd_(Cell(c.enc_dim, c.data_dim), Direction::backward) {}
 
-  // counts (data x T*B) -> tape.xenc and tape.ic.
-  void forward(typename B::context& ctx, const LfadsTensors<B, S>& w, ConstView<S> counts, Index T, Index batch,
+  // The encoder's data -> tape.xenc and tape.ic.
+  void forward(typename B::context& ctx, const LfadsTensors<B, S>& w, const LfadsInputs<S>& in,
                const LfadsNoise<B, S>& noise, Tape& tape) const {
-    const Index e = enc_;
-    tape.data.resize(counts.rows, T * batch);
-    tape.xenc.resize(2 * e, T * batch);
+    const Index e = enc_, Te = in.encod_steps, W = window(Te), batch = in.batch, te_b = Te * batch;
+    tape.data.resize(in.encod.rows, te_b);
+    tape.xenc.resize(causal_ ? e : 2 * e, in.steps * batch);
     tape.ends.resize(2 * e, batch);
     tape.ic.resize(w.gen_ic_w.rows, batch);
-    B::multiply(ctx, counts, noise.data_mask.view(), tape.data.view());
-    const auto fwd = fwd_.forward(ctx, w.enc_fwd, tape.data.view(), {}, T, batch, tape.fwd);
-    const auto bwd = bwd_.forward(ctx, w.enc_bwd, tape.data.view(), {}, T, batch, tape.bwd);
+    B::multiply(ctx, in.encod, noise.data_mask.view(), tape.data.view());
+    const auto data = tape.data.view();
+    const auto fwd = fwd_.forward(ctx, w.enc_fwd, data, {}, Te, batch, tape.fwd);
+    const auto bwd = bwd_.forward(ctx, w.enc_bwd, data.col_block(0, W * batch), {}, W, batch, tape.bwd);
     const auto mask = noise.enc_mask.view(), ends_mask = noise.ends_mask.view();
-    B::multiply(ctx, fwd, mask.row_block(0, e), tape.xenc.view().row_block(0, e));
-    B::multiply(ctx, bwd, mask.row_block(e, e), tape.xenc.view().row_block(e, e));
+    const auto xenc = tape.xenc.view();
+    B::multiply(ctx, fwd, mask.row_block(0, e), xenc.row_block(0, e).col_block(0, te_b));
+    if (!causal_) B::multiply(ctx, bwd, mask.row_block(e, e), xenc.row_block(e, e).col_block(0, te_b));
+    if (in.steps > Te) B::fill(ctx, xenc.col_block(te_b, (in.steps - Te) * batch), S(0));
     B::multiply(ctx, bwd.col_block(0, batch), ends_mask.row_block(0, e), tape.ends.view().row_block(0, e));
-    B::multiply(ctx, fwd.col_block((T - 1) * batch, batch), ends_mask.row_block(e, e),
+    B::multiply(ctx, fwd.col_block((W - 1) * batch, batch), ends_mask.row_block(e, e),
                 tape.ends.view().row_block(e, e));
     B::gemm(ctx, Trans::no, Trans::no, S(1), w.gen_ic_w, tape.ends.view(), S(0), tape.ic.view());
     B::add_columnwise(ctx, w.gen_ic_b, tape.ic.view());
   }
 
-  // From the cotangents of xenc (2 enc x T*B, overwritten) and of the IC
-  // posterior's parameters (2 gen x B): the encoder's gradients (overwrite).
+  // From the cotangents of xenc (overwritten) and of the IC posterior's
+  // parameters (2 gen x B): the encoder's gradients (overwrite).
   void backward(typename B::context& ctx, const LfadsTensors<B, S>& w, const LfadsTensors<B, S>& g,
                 MatrixView<S> d_xenc, ConstView<S> d_ic, const LfadsNoise<B, S>& noise, Tape& tape) const {
-    const Index e = enc_, T = tape.fwd.steps, batch = tape.fwd.batch;
+    const Index e = enc_, Te = tape.fwd.steps, W = tape.bwd.steps, batch = tape.fwd.batch, te_b = Te * batch;
     tape.d_ends.resize(2 * e, batch);
     const auto d_ends = tape.d_ends.view();
     B::gemm(ctx, Trans::no, Trans::yes, S(1), d_ic, tape.ends.view(), S(0), g.gen_ic_w);
@@ -63,16 +74,30 @@ class LfadsEncoder {
     B::add_row_sums(ctx, d_ic, g.gen_ic_b);
     B::gemm(ctx, Trans::yes, Trans::no, S(1), w.gen_ic_w, d_ic, S(0), d_ends);
     B::multiply(ctx, d_ends, noise.ends_mask.view(), d_ends);
-    B::multiply(ctx, d_xenc, noise.enc_mask.view(), d_xenc);
-    const auto d_fwd = d_xenc.row_block(0, e), d_bwd = d_xenc.row_block(e, e);
+    const auto d_enc = d_xenc.col_block(0, te_b);
+    B::multiply(ctx, d_enc, noise.enc_mask.view(), d_enc);
+    const auto d_fwd = d_enc.row_block(0, e);
+    MatrixView<S> d_bwd;
+    if (causal_) {
+      tape.d_bwd.resize(e, W * batch);
+      d_bwd = tape.d_bwd.view();
+      B::fill(ctx, d_bwd, S(0));
+    } else {
+      d_bwd = d_enc.row_block(e, e);
+    }
     B::axpy(ctx, S(1), d_ends.row_block(0, e), d_bwd.col_block(0, batch));
-    B::axpy(ctx, S(1), d_ends.row_block(e, e), d_fwd.col_block((T - 1) * batch, batch));
-    fwd_.backward(ctx, w.enc_fwd, tape.data.view(), tape.fwd, d_fwd, {g.enc_fwd, Grad::overwrite});
-    bwd_.backward(ctx, w.enc_bwd, tape.data.view(), tape.bwd, d_bwd, {g.enc_bwd, Grad::overwrite});
+    B::axpy(ctx, S(1), d_ends.row_block(e, e), d_fwd.col_block((W - 1) * batch, batch));
+    const auto data = tape.data.view();
+    fwd_.backward(ctx, w.enc_fwd, data, tape.fwd, d_fwd, {g.enc_fwd, Grad::overwrite});
+    bwd_.backward(ctx, w.enc_bwd, data.col_block(0, W * batch), tape.bwd, d_bwd, {g.enc_bwd, Grad::overwrite});
   }
 
  private:
+  Index window(Index encod_steps) const { return ic_window_ > 0 ? ic_window_ : encod_steps; }
+
   Index enc_;
+  bool causal_;
+  Index ic_window_;
   Sequence<Cell> fwd_, bwd_;
 };
 

@@ -4,8 +4,12 @@
 //   total = Poisson NLL + kl_scale * (KL_g0 + KL_ii) + l2 * sum(params^2),
 // sums over time and dimensions, means over trials. forward() fills a tape
 // that backward() consumes (tiny-cuda-nn's context), writing every
-// parameter's gradient into the Parameters buffer. Counts are (data x T*B),
-// time-major blocks of B columns like every sequence in the library.
+// parameter's gradient into the Parameters buffer. The encoder reads Te
+// bins of the held-in neurons; the decoder runs T >= Te bins and the
+// Poisson NLL covers every neuron and bin of the reconstruction data, as in
+// lfads-torch (batch.hpp). The log-rates of bins and neurons the encoder
+// did not see are predictions: trained on the training trials' recon data,
+// scored on trials whose held-out part the model never reads.
 #include <array>
 
 #include "ctd/lfads/decoder.hpp"
@@ -26,12 +30,13 @@ struct LfadsLosses {
 
 template <class B, class S>
 struct LfadsTape {
+  LfadsInputs<S> inputs;    // forward's, which backward reads again
   LfadsEncoderTape<B, S> encoder;
   LfadsDecoderTape<B, S> decoder;
   Matrix<B, S> g0;          // (gen x B)
-  Matrix<B, S> lograte;     // (data x T*B)
+  Matrix<B, S> lograte;     // (readout x T*B)
   // Gradients the forward pass already knows (loss terms' own), then backward's.
-  Matrix<B, S> d_lograte;   // (data x T*B)
+  Matrix<B, S> d_lograte;   // (readout x T*B)
   Matrix<B, S> d_ic;        // (2 gen x B)
   Matrix<B, S> d_ic_prior;  // (gen x B): per-trial d/d(ic_prior logvar)
   Matrix<B, S> d_co;        // (2 ii x T*B)
@@ -57,32 +62,34 @@ class Lfads {
   const LfadsConfig& config() const { return config_; }
   Parameters<B, S>& parameters() const { return params_; }
 
-  // The loss for counts (data x T*B) with the given draws; the tape keeps
-  // every intermediate (posterior means, factors, log-rates, states).
-  LfadsLosses forward(typename B::context& ctx, ConstView<S> counts, Index T, Index batch,
-                      const LfadsNoise<B, S>& noise, double kl_scale, Tape& tape) const {
-    require(counts.rows == config_.data_dim && counts.cols == T * batch && T > 0 && batch > 0,
-            "LFADS: expected counts (" + std::to_string(config_.data_dim) + " x T*B)");
-    require(noise.data_mask.rows() == config_.data_dim && noise.data_mask.cols() == T * batch &&
-                noise.ic_eps.rows() == config_.gen_dim && noise.ic_eps.cols() == batch,
-            "LFADS: the draws were made for another shape (LfadsNoise::draw with this T and batch)");
+  // The loss of one batch with the given draws; the tape keeps every
+  // intermediate (posterior means, factors, log-rates, states).
+  LfadsLosses forward(typename B::context& ctx, const LfadsInputs<S>& in, const LfadsNoise<B, S>& noise,
+                      double kl_scale, Tape& tape) const {
+    in.validate(config_);
+    const Index T = in.steps, batch = in.batch;
+    require(noise.data_mask.rows() == config_.data_dim && noise.data_mask.cols() == in.encod_steps * batch &&
+                noise.gen_mask.cols() == T * batch && noise.ic_eps.rows() == config_.gen_dim &&
+                noise.ic_eps.cols() == batch,
+            "LFADS: the draws were made for another shape (LfadsNoise::draw with these bins and batch)");
     const Index gen = config_.gen_dim, ii = config_.ii_dim, tb = T * batch;
     const S var_min = S(config_.var_min), per_trial = S(1) / S(batch);
-    encoder_.forward(ctx, w_, counts, T, batch, noise, tape.encoder);
+    tape.inputs = in;
+    encoder_.forward(ctx, w_, in, noise, tape.encoder);
     const auto ic = tape.encoder.ic.view();
     tape.g0.resize(gen, batch);
     B::gaussian_sample(ctx, ic.row_block(0, gen), ic.row_block(gen, gen), noise.ic_eps.view(), var_min,
                        tape.g0.view());
-    decoder_.forward(ctx, w_, tape.encoder.xenc.view(), tape.g0.view(), T, batch, noise, tape.decoder);
-    tape.lograte.resize(config_.data_dim, tb);
+    decoder_.forward(ctx, w_, tape.encoder.xenc.view(), in.ext, tape.g0.view(), T, batch, noise, tape.decoder);
+    tape.lograte.resize(config_.readout_dim(), tb);
     parallel_gemm<B, S>(ctx, Trans::no, Trans::no, S(1), w_.logrates_w, tape.decoder.factor_outputs(), S(0),
                         tape.lograte.view());
     B::add_columnwise(ctx, w_.logrates_b, tape.lograte.view());
 
     LfadsLosses losses;
     losses.kl_scale = tape.kl_scale = kl_scale;
-    tape.d_lograte.resize(config_.data_dim, tb);
-    losses.nll = double(B::poisson_nll(ctx, tape.lograte.view(), counts, per_trial, tape.d_lograte.view()));
+    tape.d_lograte.resize(config_.readout_dim(), tb);
+    losses.nll = double(B::poisson_nll(ctx, tape.lograte.view(), in.recon, per_trial, tape.d_lograte.view()));
     tape.d_ic.resize(2 * gen, batch);
     tape.d_ic_prior.resize(gen, batch);
     const auto d_ic = tape.d_ic.view();
@@ -127,10 +134,10 @@ class Lfads {
     parallel_gemm<B, S>(ctx, Trans::yes, Trans::no, S(1), w_.logrates_w, tape.d_lograte.view(), S(0),
                         tape.d_factors.view());
     // Decoder, the IC sample, encoder.
-    tape.d_xenc.resize(2 * config_.enc_dim, T * batch);
+    tape.d_xenc.resize(tape.encoder.xenc.rows(), T * batch);
     tape.d_g0.resize(gen, batch);
-    decoder_.backward(ctx, w_, g_, tape.encoder.xenc.view(), tape.d_factors.view(), d_co, noise, tape.d_xenc.view(),
-                      tape.d_g0.view(), tape.decoder);
+    decoder_.backward(ctx, w_, g_, tape.encoder.xenc.view(), tape.inputs.ext, tape.d_factors.view(), d_co, noise,
+                      tape.d_xenc.view(), tape.d_g0.view(), tape.decoder);
     B::gaussian_sample_backward(ctx, tape.d_g0.view(), tape.encoder.ic.view().row_block(gen, gen),
                                 noise.ic_eps.view(), S(config_.var_min), d_ic.row_block(0, gen),
                                 d_ic.row_block(gen, gen));

@@ -12,19 +12,21 @@ namespace ctd {
 
 template <class B, class S>
 struct LfadsNoise {
-  Matrix<B, S> data_mask;  // (data x T*B): the encoder's input dropout
-  Matrix<B, S> enc_mask;   // (2 enc x T*B): the controller's input [fwd; bwd]
-  Matrix<B, S> ends_mask;  // (2 enc x B): [bwd_0; fwd_{T-1}] before the IC posterior
+  Matrix<B, S> data_mask;  // (data x Te*B): the encoder's input dropout
+  Matrix<B, S> enc_mask;   // (2 enc or enc x Te*B): the controller's input [fwd; bwd] or fwd
+  Matrix<B, S> ends_mask;  // (2 enc x B): [bwd_0; fwd_{W-1}] before the IC posterior
   Matrix<B, S> gen_mask;   // (gen x T*B): the generator's state
   Matrix<B, S> ic_eps;     // (gen x B): the sample g_0
   Matrix<B, S> ii_eps;     // (ii x T*B): the inferred inputs fed to the generator
   Matrix<B, S> kl_eps;     // (ii x T*B): the inferred inputs of the AR(1) KL's sample
 
-  // keep_rate 1 gives masks of ones (evaluation, posterior sampling).
-  void draw(typename B::context& ctx, const LfadsConfig& c, Index steps, Index batch, double keep_rate, Rng& rng) {
+  // For Te encoder bins of T. keep_rate 1 gives masks of ones (evaluation,
+  // posterior sampling).
+  void draw(typename B::context& ctx, const LfadsConfig& c, Index encod_steps, Index steps, Index batch,
+            double keep_rate, Rng& rng) {
     const Index tb = steps * batch;
-    data_mask.resize(c.data_dim, tb);
-    enc_mask.resize(2 * c.enc_dim, tb);
+    data_mask.resize(c.data_dim, encod_steps * batch);
+    enc_mask.resize(c.controller_encoding_dim(), encod_steps * batch);
     ends_mask.resize(2 * c.enc_dim, batch);
     gen_mask.resize(c.gen_dim, tb);
     ic_eps.resize(c.gen_dim, batch);

@@ -1,7 +1,9 @@
 #pragma once
 // LFADS's parameters in the tutorial's layout: the nested dict of
 // lfads_params, one flat buffer, names as its keys ("ic_enc/fwd_rnn/wRUHX",
-// saved as nested HDF5 groups), shapes as it makes them, and its
+// saved as nested HDF5 groups), shapes as it makes them (the generator's
+// input grows by the external inputs, the log-rates by held-out neurons, a
+// causal controller reads only the forward encoder), and its
 // initialisation (GRUs: N/sqrt(fan-in) per block, h0 = 0; affine maps:
 // N/sqrt(fan-in), zero bias; the priors at their configured values).
 #include <cmath>
@@ -23,7 +25,7 @@ struct LfadsTensors {
   MatrixView<S> con_out_w, con_out_b;               // (2 ii x con), (2 ii)
   MatrixView<S> ar_mean, ar_logatau, ar_lognvar;    // (ii)
   MatrixView<S> factors_w;                          // (factors x gen)
-  MatrixView<S> logrates_w, logrates_b;             // (data x factors), (data)
+  MatrixView<S> logrates_w, logrates_b;             // (readout x factors), (readout)
 };
 
 template <class B, class S>
@@ -36,13 +38,13 @@ std::vector<ParamSpec> lfads_specs(const LfadsConfig& c) {
   add(prefixed(Gru::specs(c.enc_dim, c.data_dim), "ic_enc/bwd_rnn/"));
   add({matrix_param("gen_ic/w", 2 * c.gen_dim, 2 * c.enc_dim), vector_param("gen_ic/b", 2 * c.gen_dim),
        vector_param("ic_prior/mean", c.gen_dim), vector_param("ic_prior/logvar", c.gen_dim)});
-  add(prefixed(Gru::specs(c.con_dim, 2 * c.enc_dim + c.factors_dim), "con/"));
+  add(prefixed(Gru::specs(c.con_dim, c.controller_encoding_dim() + c.factors_dim), "con/"));
   add({matrix_param("con_out/w", 2 * c.ii_dim, c.con_dim), vector_param("con_out/b", 2 * c.ii_dim),
        vector_param("ii_prior/mean", c.ii_dim), vector_param("ii_prior/logatau", c.ii_dim),
        vector_param("ii_prior/lognvar", c.ii_dim)});
-  add(prefixed(Gru::specs(c.gen_dim, c.ii_dim), "gen/"));
-  add({matrix_param("factors/w", c.factors_dim, c.gen_dim), matrix_param("logrates/w", c.data_dim, c.factors_dim),
-       vector_param("logrates/b", c.data_dim)});
+  add(prefixed(Gru::specs(c.gen_dim, c.ii_dim + c.ext_input_dim), "gen/"));
+  add({matrix_param("factors/w", c.factors_dim, c.gen_dim), matrix_param("logrates/w", c.readout_dim(), c.factors_dim),
+       vector_param("logrates/b", c.readout_dim())});
   return specs;
 }
 

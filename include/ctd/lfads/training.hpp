@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "ctd/lfads/batch.hpp"
 #include "ctd/lfads/model.hpp"
-#include "ctd/lfads/trials.hpp"
 #include "ctd/train/trainer.hpp"
 
 namespace ctd {
@@ -26,28 +26,25 @@ inline TrainerOptions lfads_trainer_options(Index steps = 20000) {
 template <class B, class S>
 class LfadsTrainingLoss {
  public:
-  LfadsTrainingLoss(const Lfads<B, S>& model, const SpikeTrials<S>& train, Index batch, KlWarmup warmup = {})
-      : model_(model), train_(train), batch_(batch), warmup_(warmup), order_(std::size_t(train.trials)) {
+  LfadsTrainingLoss(const Lfads<B, S>& model, const LfadsData<S>& train, Index batch, KlWarmup warmup = {})
+      : model_(model), train_(train), batch_(batch), warmup_(warmup), order_(std::size_t(train.trials())) {
     require(batch > 0, "LFADS training: the batch size must be positive");
-    require(train.trials >= batch, "LFADS training: " + std::to_string(train.trials) +
-                                       " training trials are fewer than one batch of " + std::to_string(batch));
-    require(train.neurons == model.config().data_dim, "LFADS training: the trials have " +
-                                                         std::to_string(train.neurons) + " neurons, the model " +
-                                                         std::to_string(model.config().data_dim));
+    require(train.trials() >= batch, "LFADS training: " + std::to_string(train.trials()) +
+                                         " training trials are fewer than one batch of " + std::to_string(batch));
+    train.require_fits(model.config(), "LFADS training");
   }
 
   LfadsLosses operator()(typename B::context& ctx, Rng& rng, Index step) {
     // A batch without repeats: the first `batch` places of a partial shuffle.
     std::iota(order_.begin(), order_.end(), Index(0));
     for (Index k = 0; k < batch_; ++k) {
-      const Index pick = k + std::min(Index(rng.uniform() * double(train_.trials - k)), train_.trials - k - 1);
+      const Index n = train_.trials();
+      const Index pick = k + std::min(Index(rng.uniform() * double(n - k)), n - k - 1);
       std::swap(order_[std::size_t(k)], order_[std::size_t(pick)]);
     }
-    train_.gather(std::vector<Index>(order_.begin(), order_.begin() + batch_), 1, host_);
-    counts_.resize(host_.rows(), host_.cols());
-    upload<B, S>(ctx, host_, counts_.view());
-    noise_.draw(ctx, model_.config(), train_.steps, batch_, model_.config().keep_rate, rng);
-    last_ = model_.forward(ctx, counts_.view(), train_.steps, batch_, noise_, warmup_.scale(step), tape_);
+    batch_data_.load(ctx, train_, std::vector<Index>(order_.begin(), order_.begin() + batch_));
+    noise_.draw(ctx, model_.config(), train_.encod_steps(), train_.steps(), batch_, model_.config().keep_rate, rng);
+    last_ = model_.forward(ctx, batch_data_.inputs(), noise_, warmup_.scale(step), tape_);
     model_.backward(ctx, noise_, tape_);
     return last_;
   }
@@ -57,12 +54,11 @@ class LfadsTrainingLoss {
 
  private:
   const Lfads<B, S>& model_;
-  const SpikeTrials<S>& train_;
+  const LfadsData<S>& train_;
   Index batch_;
   KlWarmup warmup_;
   std::vector<Index> order_;
-  HostMatrix<S> host_;
-  Matrix<B, S> counts_;
+  LfadsBatch<B, S> batch_data_;
   LfadsNoise<B, S> noise_;
   LfadsTape<B, S> tape_;
   LfadsLosses last_;
