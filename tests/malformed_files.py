@@ -4,9 +4,10 @@ reads one.
 The inputs: a trained network (fixed_points --params for each cell type,
 contextual_toy --params, and the initial_params.h5 contextual_toy reads
 beside a network), candidate states (fixed_points --candidates), the
-integrator data set (lfads_integrator --data), and the checkpoint every
-trainer resumes from (integrator_rnn with each cell, decision_gru,
-contextual_toy, lfads_integrator). force_esn reads no file. For each input
+integrator data set (lfads_integrator --data), a recording in lfads-torch's
+layout (lfads --data), and the checkpoint every trainer resumes from
+(integrator_rnn with each cell, decision_gru, contextual_toy,
+lfads_integrator). force_esn reads no file. For each input
 this script writes, with h5py, every kind of wrong file: missing and extra
 keys, wrong rank and extent, each wrong dtype, no elements, NaN and Inf,
 huge or overflowing declared dimensions, a group or a link where a dataset
@@ -69,6 +70,18 @@ def data_set(trials=20, steps=5, n=N_UNITS):
             "h0s": np.tanh(normal(trials, n, scale=1.0))}
 
 
+def lfads_torch_data(trials=(12, 4), steps=4, forward=1, held_in=3, held_out=1):
+    """lfads-torch's layout: held-in neurons and encoder bins, held-out
+    neurons and forward bins in the reconstruction data, true rates."""
+    d = {}
+    for split, n in zip(("train", "valid"), trials):
+        truth = rng.uniform(0.5, 2.0, size=(n, steps + forward, held_in + held_out)).astype(np.float32)
+        recon = rng.poisson(truth).astype(np.float32)
+        d.update({f"{split}_encod_data": recon[:, :steps, :held_in], f"{split}_recon_data": recon,
+                  f"{split}_truth": truth, f"{split}_inds": np.arange(n, dtype=np.int64)})
+    return d
+
+
 def write(path, d):
     """A dict of arrays as h5py writes it; a callable value writes itself."""
     with h5py.File(path, "w") as f:
@@ -103,6 +116,8 @@ TOY = ["--n", "4", "--batch", "4", "--eval-trials", "4", "--train-reviews", "8",
        "--fp-no-newton"]
 LFADS = ["--batch", "8", "--enc", "4", "--con", "4", "--gen", "4", "--factors", "2", "--ii", "1",
          "--samples", "2", "--eval-trials", "2", "--ic-fit-trials", "8", "--kl-start", "0", "--kl-end", "1"]
+LFADS_TORCH = ["--batch", "8", "--enc", "4", "--con", "4", "--gen", "4", "--factors", "2", "--ii", "1",
+               "--samples", "2", "--kl-start", "0", "--kl-end", "1"]
 SUPERVISED = ["--n", "4", "--batch", "4", "--eval-trials", "4"]
 INTEGRATOR = SUPERVISED + ["--data-batches", "1", "--data-batch-size", "4"]
 
@@ -177,6 +192,9 @@ def make_inputs(tmp):
         Input("lfads_integrator --data", "lfads_integrator", read(data_file), "inputs",
               lambda f, out: [program("lfads_integrator"), "--data", f, "--out", out, "--steps", "1"] + LFADS,
               strict_keys=False, float_states=True),
+        Input("lfads --data", "lfads", lfads_torch_data(), "valid_encod_data",
+              lambda f, out: [program("lfads"), "--data", f, "--out", out, "--steps", "1"] + LFADS_TORCH,
+              strict_keys=False),
         resume("integrator_rnn", [program("integrator_rnn")] + INTEGRATOR),
         resume("integrator_rnn --cell lstm", [program("integrator_rnn"), "--cell", "lstm"] + INTEGRATOR),
         resume("decision_gru", [program("decision_gru")] + SUPERVISED),
@@ -358,6 +376,43 @@ def specific_variants(inp, gru):
         yield "h0s of another size", replaced(d, "h0s", d["h0s"][:, :-1]), Refused("'h0s'", "expected shape")
         yield "hiddens outside [-1, 1]", replaced(d, "hiddens", outside), Refused("'hiddens'", "[-1, 1]")
         yield "fewer trials than a batch", {k: v[:8] for k, v in d.items()}, Refused("fewer than one batch")
+    if inp.name == "lfads --data":
+        def with_value(key, index, value):
+            a = d[key].copy()
+            a[index] = value
+            return replaced(d, key, a)
+        unknown = d["valid_recon_data"].copy()
+        unknown[:, :, 3] = np.nan  # the held-out neuron
+        unknown[:, 4, :] = np.nan  # the forward bin
+        yield "NaN in held-out neurons and forward bins of the valid split", replaced(d, "valid_recon_data", unknown), \
+            ACCEPTED
+        yield "NaN in a held-in encoder bin of the valid split", with_value("valid_recon_data", (1, 2, 0), np.nan), \
+            Refused("'valid_recon_data'", "NaN at flat index", "where a value is needed")
+        yield "NaN in the train split's held-out neurons", with_value("train_recon_data", (1, 2, 3), np.nan), \
+            Refused("'train_recon_data'", "NaN at flat index")
+        yield "a negative count", with_value("train_encod_data", (2, 1, 1), -1.0), \
+            Refused("'train_encod_data'", "negative count")
+        yield "reconstruction data with fewer neurons than the encoder's", replaced(
+            d, "train_recon_data", d["train_recon_data"][:, :, :2]), Refused("'train_recon_data'", "at least")
+        yield "reconstruction data with fewer bins than the encoder's", replaced(
+            replaced(d, "train_recon_data", d["train_recon_data"][:, :3]), "valid_recon_data",
+            d["valid_recon_data"][:, :3]), Refused("'train_recon_data'", "at least")
+        yield "valid data of other neurons", replaced(d, "valid_encod_data", d["valid_encod_data"][:, :, :2]), \
+            Refused("'valid_encod_data'", "expected shape")
+        yield "recon data in one split only", without(d, "valid_recon_data"), Refused("'valid_recon_data'", "both")
+        yield "measured inputs in one split only", replaced(d, "train_ext_input", normal(12, 5, 1)), \
+            Refused("'valid_ext_input'", "both")
+        yield "measured inputs of other bins", replaced(replaced(d, "train_ext_input", normal(12, 4, 1)),
+                                                        "valid_ext_input", normal(4, 4, 1)), \
+            Refused("'train_ext_input'", "expected shape")
+        yield "measured inputs", replaced(replaced(d, "train_ext_input", normal(12, 5, 2)), "valid_ext_input",
+                                          normal(4, 5, 2)), ACCEPTED
+        yield "true rates of another shape", replaced(d, "valid_truth", d["valid_truth"][:, :4]), \
+            Refused("'valid_truth'", "expected shape")
+        yield "float indices", replaced(d, "train_inds", d["train_inds"].astype(np.float64)), \
+            Refused("'train_inds'", "expected integer dataset")
+        yield "fewer train trials than a batch", {k: (v[:6] if k.startswith("train") else v) for k, v in d.items()}, \
+            Refused("fewer than one batch")
     if inp.resume:
         def counters(step, adam_step=None, losses=None):
             e = replaced(replaced(d, "step", np.int64(step)), "adam/step", np.int64(step if adam_step is None else adam_step))

@@ -71,7 +71,22 @@ TINY = {  # a short run of each program (the GRU network for fixed_points is mad
                          "--ii", "1", "--samples", "2", "--eval-trials", "2", "--ic-fit-trials", "8",
                          "--kl-start", "0", "--kl-end", "1"],
 }
-RESUMABLE = {"integrator_rnn", "decision_gru", "contextual_toy", "lfads_integrator"}
+TINY["lfads"] = ["--steps", "1", "--batch", "8", "--enc", "4", "--con", "4", "--gen", "4", "--factors", "2", "--ii", "1",
+                 "--samples", "2", "--kl-start", "0", "--kl-end", "1"]
+RESUMABLE = {"integrator_rnn", "decision_gru", "contextual_toy", "lfads_integrator", "lfads"}
+
+
+def lfads_torch_file(tmp):
+    """A recording in lfads-torch's layout: 3 held-in and 1 held-out neuron,
+    4 encoder bins and 1 forward bin."""
+    path = os.path.join(tmp, "session.h5")
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        for split, trials in (("train", 16), ("valid", 4)):
+            recon = rng.poisson(1.0, size=(trials, 5, 4)).astype(np.float32)
+            f[f"{split}_encod_data"] = recon[:, :4, :3]
+            f[f"{split}_recon_data"] = recon
+    return path
 
 
 def folders(tmp):
@@ -86,6 +101,7 @@ def folders(tmp):
     assert rc == 0, err
     TINY["fixed_points"] += ["--params", os.path.join(decision, "params.h5")]
     TINY["lfads_integrator"] += ["--data", os.path.join(made, "data.h5")]
+    TINY["lfads"] += ["--data", lfads_torch_file(tmp)]
 
     for name, args in TINY.items():
         # Another run's results: refused, untouched.
@@ -105,7 +121,8 @@ def folders(tmp):
 
         # --force: this program's files go, the run completes, others' stay.
         stale = {"integrator_rnn": "data.h5", "decision_gru": "training.h5", "contextual_toy": "initial_params.h5",
-                 "force_esn": "force.h5", "fixed_points": "fixed_points.h5", "lfads_integrator": "posterior.h5"}[name]
+                 "force_esn": "force.h5", "fixed_points": "fixed_points.h5", "lfads_integrator": "posterior.h5",
+                 "lfads": "lfads_output_session.h5"}[name]
         with open(os.path.join(out, stale), "w") as f:
             f.write("an old run's file\n")
         forced = list(args)

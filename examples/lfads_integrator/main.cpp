@@ -20,24 +20,15 @@
 
 #include "common/cli.hpp"
 #include "common/json_file.hpp"
+#include "common/lfads_run.hpp"
 #include "common/output_folder.hpp"
-#include "ctd/backend/cpu/cpu.hpp"
-#include "ctd/io/checkpoint.hpp"
-#include "ctd/io/h5_dict.hpp"
-#include "ctd/io/parameters_io.hpp"
 #include "ctd/lfads/posterior.hpp"
-#include "ctd/lfads/training.hpp"
 
 using namespace ctd;
 
 namespace {
 
-struct Options {
-  LfadsConfig model;
-  KlWarmup warmup;
-  TrainerOptions train = lfads_trainer_options();
-  Index batch = 128;
-  Index samples = 128;       // posterior samples per trial
+struct Options : examples::LfadsRunOptions {
   Index eval_trials = 1000;  // evaluation trials scored (and written)
   Index ic_fit_trials = 2048;  // training trials for the IC map's fit
   double max_rate_hz = 80, dt = 1.0 / 25;
@@ -186,32 +177,9 @@ int run(int argc, char** argv) {
   LfadsConfig& m = o.model;
   app.add_option("--data", o.data, "the integrator data set (integrator_rnn's data.h5)")->capture_default_str();
   o.out.add_to(app, &o.train.resume);
-  app.add_option("--steps", o.train.steps, "training steps")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--batch", o.batch, "trials per batch")->capture_default_str()->check(examples::positive);
-  app.add_option("--seed", o.train.seed, "seed of the spikes, initialisation, batches and draws")->capture_default_str();
-  app.add_option("--lr0", o.train.adam.lr0, "initial learning rate")->capture_default_str()->check(examples::positive);
-  app.add_option("--decay", o.train.adam.decay, "learning-rate decay per step")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--adam-eps", o.train.adam.eps, "Adam's epsilon")->capture_default_str()->check(examples::positive);
-  app.add_option("--max-grad-norm", o.train.max_grad_norm, "global-norm clipping")->capture_default_str()->check(examples::positive);
-  app.add_option("--enc", m.enc_dim, "encoder units per direction")->capture_default_str()->check(examples::positive);
-  app.add_option("--con", m.con_dim, "controller units")->capture_default_str()->check(examples::positive);
-  app.add_option("--gen", m.gen_dim, "generator units")->capture_default_str()->check(examples::positive);
-  app.add_option("--factors", m.factors_dim, "factors")->capture_default_str()->check(examples::positive);
-  app.add_option("--ii", m.ii_dim, "inferred-input dimensions")->capture_default_str()->check(examples::positive);
-  app.add_option("--keep-rate", m.keep_rate, "dropout keep rate while training")->capture_default_str()->check(CLI::Range(1e-6, 1.0));
-  app.add_option("--l2", m.l2, "L2 penalty on all parameters")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--var-min", m.var_min, "variance floor")->capture_default_str()->check(examples::positive);
-  app.add_option("--ic-prior-var", m.ic_prior_var, "initial variance of the IC prior")->capture_default_str()->check(examples::positive);
-  app.add_option("--ar-tau", m.ar_tau, "initial AR(1) autocorrelation time")->capture_default_str()->check(examples::positive);
-  app.add_option("--ar-noise-var", m.ar_noise_var, "initial AR(1) noise variance")->capture_default_str()->check(examples::positive);
-  app.add_option("--kl-start", o.warmup.start, "step where the KL warm-up starts")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--kl-end", o.warmup.end, "step where it reaches --kl-max")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--kl-min", o.warmup.min, "KL weight before the warm-up")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--kl-max", o.warmup.max, "KL weight after it")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--samples", o.samples, "posterior samples per trial")->capture_default_str()->check(examples::positive);
+  examples::add_lfads_options(app, o);
   app.add_option("--eval-trials", o.eval_trials, "evaluation trials scored")->capture_default_str()->check(examples::positive);
   app.add_option("--ic-fit-trials", o.ic_fit_trials, "training trials for the IC map")->capture_default_str()->check(examples::positive);
-  app.add_option("--checkpoint-every", o.train.checkpoint_every, "steps between checkpoints")->capture_default_str()->check(examples::positive);
   examples::parse_or_exit(app, argc, argv);
   require(o.warmup.end > o.warmup.start, "--kl-end must be after --kl-start");
   o.out.claim({"checkpoint.h5", "params.h5", "posterior.h5", "training.h5"}, o.train.resume);
@@ -236,28 +204,11 @@ int run(int argc, char** argv) {
   initialize_lfads<cpu, float>(ctx, params, m, init_rng);
   const Lfads<cpu, float> model(m, params);
 
-  // Training, with the loss's parts on the progress line and in the curves.
   LfadsTrainingLoss<cpu, float> loss(model, train, o.batch, o.warmup);
-  std::vector<double> nll, kl_ic, kl_ii, kl_scale;
-  auto last_print = std::chrono::steady_clock::time_point{};
   TrainerOptions options = o.train;
   options.seed = Rng::bits_at(seed, 2);
-  options.progress = [&](const TrainingProgress& p) {
-    const LfadsLosses& l = loss.last();
-    nll.push_back(l.nll), kl_ic.push_back(l.kl_ic), kl_ii.push_back(l.kl_ii), kl_scale.push_back(l.kl_scale);
-    const auto now = std::chrono::steady_clock::now();
-    if (p.step != p.steps && now - last_print < std::chrono::seconds(2)) return;
-    last_print = now;
-    fmt::print("step {:>6}/{}  total {:.1f} = nll {:.1f} + kl_ic {:.2f} + kl_ii {:.2f} + l2 {:.3f}  kl_scale {:.3f}  "
-               "{:.1f} steps/s  ETA {:.0f} s\n",
-               p.step, p.steps, p.loss, l.nll, l.kl_scale * l.kl_ic, l.kl_scale * l.kl_ii, l.l2, l.kl_scale,
-               p.steps_per_second, p.seconds_left);
-    std::fflush(stdout);
-  };
-  Trainer<cpu, float> trainer(params, options);
-  io::CheckpointFile<cpu, float> store(o.out / "checkpoint.h5");
-  if (options.resume) fmt::print("resuming from {}\n", store.describe());
-  const TrainingResult result = trainer.run(ctx, loss, &store);
+  examples::LfadsCurves curves;
+  const TrainingResult result = examples::train_lfads(ctx, params, loss, options, o.out / "checkpoint.h5", curves);
   io::Dict saved;
   io::save_parameters(ctx, params, saved);
   io::write_h5(o.out / "params.h5", saved);
@@ -317,12 +268,7 @@ int run(int argc, char** argv) {
   posterior.set<float>("pca_rates", {sN, sT, sD}, pca);
   io::write_h5(o.out / "posterior.h5", posterior);
 
-  io::Dict curves;
-  curves.set<double>("loss", {result.loss_history.size()}, result.loss_history);
-  for (auto [key, v] : {std::pair{"nll", &nll}, {"kl_ic", &kl_ic}, {"kl_ii", &kl_ii}, {"kl_scale", &kl_scale}})
-    curves.set<double>(key, {v->size()}, *v);
-  curves.set<std::int64_t>("first_step", {}, {std::int64_t(result.resumed_from)});
-  io::write_h5(o.out / "training.h5", curves);
+  examples::write_lfads_curves(o.out / "training.h5", result, curves);
 
   const LfadsLosses& last = loss.last();
   const nlohmann::json summary = {

@@ -35,6 +35,7 @@
 namespace ctd::io {
 
 enum class DType { f32, f64, i64 };
+enum class NonFinite { refuse, allow_nan };
 
 // Sentinel in an expected shape: this dimension may have any extent.
 inline constexpr std::size_t any_dim = static_cast<std::size_t>(-1);
@@ -199,15 +200,18 @@ class Dict {
   // value checked finite after conversion (so float64 overflowing float32 is
   // caught too). Integers may be read as floating point (e.g. spike counts as
   // rates), but never the reverse: truncating floats would hide a wrong file.
+  // Where NaN marks a missing value (lfads-torch's held-out data of
+  // evaluation trials), NonFinite::allow_nan lets it through; Inf never is.
   template <class T>
-  std::vector<T> get(const std::string& key, const std::vector<std::size_t>& expected_shape) const {
+  std::vector<T> get(const std::string& key, const std::vector<std::size_t>& expected_shape,
+                     NonFinite non_finite = NonFinite::refuse) const {
     const Array& a = at(key);
     bool shape_ok = a.shape.size() == expected_shape.size();
     for (std::size_t i = 0; shape_ok && i < a.shape.size(); ++i)
       shape_ok = expected_shape[i] == any_dim || expected_shape[i] == a.shape[i];
     require(shape_ok, where(key) + ": expected shape " + detail::shape_str(expected_shape) + ", found " +
                           detail::shape_str(a.shape));
-    return convert<T>(key, a);
+    return convert<T>(key, a, non_finite);
   }
 
   template <class T>
@@ -229,7 +233,7 @@ class Dict {
   }
 
   template <class T>
-  std::vector<T> convert(const std::string& key, const Array& a) const {
+  std::vector<T> convert(const std::string& key, const Array& a, NonFinite non_finite = NonFinite::refuse) const {
     static_assert(detail::is_element_v<T>, "Dict::get: T must be float, double or std::int64_t");
     if constexpr (std::is_integral_v<T>)
       require(a.dtype() == DType::i64,
@@ -238,7 +242,7 @@ class Dict {
         [](const auto& v) { return std::vector<T>(v.begin(), v.end()); }, a.data);
     if constexpr (std::is_floating_point_v<T>) {
       for (std::size_t i = 0; i < out.size(); ++i) {
-        if (std::isfinite(out[i])) continue;
+        if (std::isfinite(out[i]) || (std::isnan(out[i]) && non_finite == NonFinite::allow_nan)) continue;
         const char* what = std::isnan(out[i]) ? "NaN" : (out[i] > 0 ? "Inf" : "-Inf");
         throw Error(where(key) + " holds " + what + " at flat index " + std::to_string(i));
       }
