@@ -37,6 +37,9 @@ def main():
                 f[f"{split}_recon_data"] = recon
                 f[f"{split}_ext_input"] = rng.normal(size=(n, T, EXT)).astype(np.float32)
                 f[f"{split}_truth"] = truth.astype(np.float32)
+                behavior = truth @ rng.normal(size=(HELD_IN + HELD_OUT, 2))
+                behavior[:, 0, :] = np.nan  # bins without behaviour are not scored
+                f[f"{split}_behavior"] = behavior
         config = os.path.join(tmp, "run.json")
         with open(config, "w") as f:
             json.dump({**SIZES, "steps": 3, "batch": 8, "samples": 2, "kl-start": 0, "kl-end": 1, "lr0": 0.01}, f)
@@ -53,7 +56,7 @@ def main():
         check(str(used.get("steps")) == "2", f"a flag on the command line wins over the file: steps {used.get('steps')}")
         summary = json.load(open(os.path.join(out, "summary.json")))
         check(summary.get("train_steps") == 2, f"summary.json: {summary.get('train_steps')} training steps")
-        for key in ("bps", "co_bps", "fp_bps", "rate_r2_held_in", "rate_r2_held_out"):
+        for key in ("bps", "co_bps", "fp_bps", "rate_r2_held_in", "rate_r2_held_out", "behavior_r2"):
             check(isinstance(summary.get(key), float), f"summary.json scores {key}: {summary.get(key)}")
         check(isinstance(summary.get("smoothing_baseline", {}).get("co_bps"), float),
               "summary.json scores the smoothing baseline's co-bps")

@@ -63,21 +63,20 @@ inline void add_lfads_options(CLI::App& app, LfadsRunOptions& o) {
   app.add_option("--checkpoint-every", o.train.checkpoint_every, "steps between checkpoints")->capture_default_str()->check(positive);
 }
 
-// The loss's parts at every step, for training.h5.
-struct LfadsCurves {
-  std::vector<double> nll, kl_ic, kl_ii, kl_scale;
-};
-
 // Trains with a progress line (total = NLL + KL IC + KL II + L2, kl_scale,
-// steps/s, ETA) and checkpoints to `checkpoint`; resumes when asked.
+// steps/s, ETA), checkpoints to dir/checkpoint.h5 (resuming when asked),
+// then writes dir/params.h5 and dir/training.h5 (the total and its parts
+// per step of this invocation).
 inline TrainingResult train_lfads(cpu::context& ctx, Parameters<cpu, float>& params,
-                                  LfadsTrainingLoss<cpu, float>& loss, TrainerOptions options,
-                                  const std::filesystem::path& checkpoint, LfadsCurves& curves) {
+                                  LfadsTrainingLoss<cpu, float>& loss, const LfadsRunOptions& o,
+                                  const std::filesystem::path& dir) {
+  std::vector<double> nll, kl_ic, kl_ii, kl_scale;
   auto last_print = std::chrono::steady_clock::time_point{};
+  TrainerOptions options = o.train;
+  options.seed = Rng::bits_at(o.train.seed, 2);
   options.progress = [&](const TrainingProgress& p) {
     const LfadsLosses& l = loss.last();
-    curves.nll.push_back(l.nll), curves.kl_ic.push_back(l.kl_ic), curves.kl_ii.push_back(l.kl_ii);
-    curves.kl_scale.push_back(l.kl_scale);
+    nll.push_back(l.nll), kl_ic.push_back(l.kl_ic), kl_ii.push_back(l.kl_ii), kl_scale.push_back(l.kl_scale);
     const auto now = std::chrono::steady_clock::now();
     if (p.step != p.steps && now - last_print < std::chrono::seconds(2)) return;
     last_print = now;
@@ -88,21 +87,20 @@ inline TrainingResult train_lfads(cpu::context& ctx, Parameters<cpu, float>& par
     std::fflush(stdout);
   };
   Trainer<cpu, float> trainer(params, options);
-  io::CheckpointFile<cpu, float> store(checkpoint);
+  io::CheckpointFile<cpu, float> store(dir / "checkpoint.h5");
   if (options.resume) fmt::print("resuming from {}\n", store.describe());
-  return trainer.run(ctx, loss, &store);
-}
+  const TrainingResult result = trainer.run(ctx, loss, &store);
 
-// training.h5: the total and its parts per step of this invocation.
-inline void write_lfads_curves(const std::filesystem::path& file, const TrainingResult& result,
-                               const LfadsCurves& curves) {
-  io::Dict d;
-  d.set<double>("loss", {result.loss_history.size()}, result.loss_history);
-  for (auto [key, v] : {std::pair{"nll", &curves.nll}, {"kl_ic", &curves.kl_ic}, {"kl_ii", &curves.kl_ii},
-                        {"kl_scale", &curves.kl_scale}})
-    d.set<double>(key, {v->size()}, *v);
-  d.set<std::int64_t>("first_step", {}, {std::int64_t(result.resumed_from)});
-  io::write_h5(file, d);
+  io::Dict saved;
+  io::save_parameters(ctx, params, saved);
+  io::write_h5(dir / "params.h5", saved);
+  io::Dict curves;
+  curves.set<double>("loss", {result.loss_history.size()}, result.loss_history);
+  for (auto [key, v] : {std::pair{"nll", &nll}, {"kl_ic", &kl_ic}, {"kl_ii", &kl_ii}, {"kl_scale", &kl_scale}})
+    curves.set<double>(key, {v->size()}, *v);
+  curves.set<std::int64_t>("first_step", {}, {std::int64_t(result.resumed_from)});
+  io::write_h5(dir / "training.h5", curves);
+  return result;
 }
 
 }  // namespace ctd::examples

@@ -44,6 +44,24 @@ def plot_loss(folder):
     save(fig, folder, "loss.png")
 
 
+def plot_lfads_losses(folder):
+    """An LFADS run's loss curves: the total and its parts (KL terms
+    unweighted) with the KL warm-up's weight."""
+    with h5py.File(os.path.join(folder, "training.h5"), "r") as f:
+        curves = {k: f[k][...] for k in ("loss", "nll", "kl_ic", "kl_ii", "kl_scale")}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    axes[0].semilogy(curves["loss"], lw=0.5, label="total")
+    axes[0].semilogy(curves["nll"], lw=0.5, label="Poisson NLL")
+    axes[0].set_xlabel("training step")
+    axes[0].legend()
+    axes[1].semilogy(curves["kl_ic"], lw=0.5, label="KL IC")
+    axes[1].semilogy(np.maximum(curves["kl_ii"], 1e-3), lw=0.5, label="KL inferred input")
+    axes[1].plot(curves["kl_scale"], "k--", lw=1, label="KL weight")
+    axes[1].set_xlabel("training step")
+    axes[1].legend()
+    save(fig, folder, "losses.png")
+
+
 def plot_eigenvalues(folder, eigenvalues, title, name):
     fig, ax = plt.subplots(figsize=(5, 5))
     t = np.linspace(0, 2 * np.pi, 400)

@@ -6,13 +6,14 @@
 //   lfads --data session.h5 --out out/lfads [--config run.json] [--causal --ic-window 5]
 //   lfads --resume --data session.h5 --out out/lfads
 //
-// Reads {train,valid}_{encod_data,recon_data,ext_input,truth,inds} (see
-// include/ctd/io/lfads_torch_file.hpp). Writes params.h5, checkpoint.h5,
+// Reads {train,valid}_{encod_data,recon_data,ext_input,truth,behavior,inds}
+// (see include/ctd/io/lfads_torch_file.hpp). Writes params.h5, checkpoint.h5,
 // training.h5, config.json (the effective flags: --config it to repeat the
 // run), lfads_output_<name>.h5 (lfads-torch's keys and shapes) and
 // summary.json: bits/spike of the held-in neurons, co-bps (held-out
-// neurons), fp-bps (forward bins), rate R^2 against the true rates when the
-// file has them, and the same for the NLB smoothing baseline (Gaussian-
+// neurons), fp-bps (forward bins), rate R^2 against the true rates and the
+// behaviour's decoding R^2 when the file has them, and the same for the NLB
+// smoothing baseline (Gaussian-
 // smoothed held-in spikes, ridge regression to the held-out neurons).
 #include <algorithm>
 #include <cmath>
@@ -60,19 +61,21 @@ Eigen::MatrixXd region(const S* values, Index trials, Index T, Index dim, Index 
 // (trials*Te x held-in).
 Eigen::MatrixXd smoothed(const TrialArray<float>& spikes, double sigma) {
   const Index T = spikes.steps, reach = Index(std::ceil(3 * sigma));
-  const Eigen::MatrixXd x = region(spikes.values.data(), spikes.trials, T, spikes.dim, 0, T, 0, spikes.dim);
+  // Column k*T + t is bin t of trial k: the file's own memory, contiguous per bin.
+  const Eigen::MatrixXd x =
+      Eigen::Map<const Eigen::MatrixXf>(spikes.values.data(), spikes.dim, spikes.trials * T).cast<double>();
   Eigen::MatrixXd out = Eigen::MatrixXd::Zero(x.rows(), x.cols());
   for (Index k = 0; k < spikes.trials; ++k)
     for (Index t = 0; t < T; ++t) {
       double total = 0;
       for (Index s = std::max<Index>(0, t - reach); s <= std::min(T - 1, t + reach); ++s) {
         const double w = std::exp(-0.5 * double((s - t) * (s - t)) / (sigma * sigma));
-        out.row(k * T + t) += w * x.row(k * T + s);
+        out.col(k * T + t) += w * x.col(k * T + s);
         total += w;
       }
-      out.row(k * T + t) /= total;
+      out.col(k * T + t) /= total;
     }
-  return out;
+  return out.transpose();
 }
 
 // NaN (JSON null) where a metric has nothing to score.
@@ -130,14 +133,7 @@ int run(int argc, char** argv) {
   initialize_lfads<cpu, float>(ctx, params, m, init_rng);
   const Lfads<cpu, float> model(m, params);
   LfadsTrainingLoss<cpu, float> loss(model, train, o.batch, o.warmup);
-  TrainerOptions options = o.train;
-  options.seed = Rng::bits_at(seed, 2);
-  examples::LfadsCurves curves;
-  const TrainingResult result = examples::train_lfads(ctx, params, loss, options, o.out / "checkpoint.h5", curves);
-  io::Dict saved;
-  io::save_parameters(ctx, params, saved);
-  io::write_h5(o.out / "params.h5", saved);
-  examples::write_lfads_curves(o.out / "training.h5", result, curves);
+  const TrainingResult result = examples::train_lfads(ctx, params, loss, o, o.out.dir);
 
   Rng sampling(Rng::bits_at(seed, 3));
   const auto t0 = std::chrono::steady_clock::now();
@@ -182,6 +178,18 @@ int run(int argc, char** argv) {
     summary["rate_r2_held_in"] = metric([&] { return nlb::r2_score(true_rates(0, held_in), rates(0, T, 0, held_in)); });
     if (all > held_in)
       summary["rate_r2_held_out"] = metric([&] { return nlb::r2_score(true_rates(held_in, all), rates(0, T, held_in, all)); });
+  }
+  // Decoding: behaviour from the rates of every neuron, by ridge regression
+  // fit on the train split (nlb_tools' fit_and_eval_decoder).
+  if (!file.train.behavior.empty()) {
+    const Index nt = train.trials(), channels = file.train.behavior.dim;
+    summary["behavior_r2"] = metric([&] {
+      return nlb::velocity_r2(region(post_train.rates.data(), nt, T, all, 0, T, 0, all),
+                              region(file.train.behavior.values.data(), nt, T, channels, 0, T, 0, channels),
+                              rates(0, T, 0, all),
+                              region(file.valid.behavior.values.data(), nv, T, channels, 0, T, 0, channels))
+          .r2;
+    });
   }
   // The smoothing baseline: held-out rates by ridge regression from the
   // smoothed held-in spikes over the encoder bins (rates clipped to stay

@@ -205,13 +205,7 @@ int run(int argc, char** argv) {
   const Lfads<cpu, float> model(m, params);
 
   LfadsTrainingLoss<cpu, float> loss(model, train, o.batch, o.warmup);
-  TrainerOptions options = o.train;
-  options.seed = Rng::bits_at(seed, 2);
-  examples::LfadsCurves curves;
-  const TrainingResult result = examples::train_lfads(ctx, params, loss, options, o.out / "checkpoint.h5", curves);
-  io::Dict saved;
-  io::save_parameters(ctx, params, saved);
-  io::write_h5(o.out / "params.h5", saved);
+  const TrainingResult result = examples::train_lfads(ctx, params, loss, o, o.out.dir);
 
   // Evaluation: losses, posterior averages, and the science.
   Rng eval_rng(Rng::bits_at(seed, 3));
@@ -267,8 +261,6 @@ int run(int argc, char** argv) {
   posterior.set<float>("spikes", {sN, sT, sD}, first(data.spikes.values, sT * sD));
   posterior.set<float>("pca_rates", {sN, sT, sD}, pca);
   io::write_h5(o.out / "posterior.h5", posterior);
-
-  examples::write_lfads_curves(o.out / "training.h5", result, curves);
 
   const LfadsLosses& last = loss.last();
   const nlohmann::json summary = {

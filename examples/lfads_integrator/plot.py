@@ -16,25 +16,12 @@ import plot_common as pc  # noqa: E402
 
 folder = pc.out_dir("out/lfads_integrator")
 plt = pc.plt
-with h5py.File(os.path.join(folder, "training.h5"), "r") as f:
-    curves = {k: f[k][...] for k in ("loss", "nll", "kl_ic", "kl_ii", "kl_scale")}
 with h5py.File(os.path.join(folder, "posterior.h5"), "r") as f:
     post = {k: f[k][...] for k in ("rates", "true_rates", "pca_rates", "spikes", "ii_mean", "true_inputs")}
 with open(os.path.join(folder, "summary.json")) as f:
     summary = json.load(f)
 
-# Loss curves: the total and its parts (KL terms unweighted).
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-axes[0].semilogy(curves["loss"], lw=0.5, label="total")
-axes[0].semilogy(curves["nll"], lw=0.5, label="Poisson NLL")
-axes[0].set_xlabel("training step")
-axes[0].legend()
-axes[1].semilogy(curves["kl_ic"], lw=0.5, label="KL IC")
-axes[1].semilogy(np.maximum(curves["kl_ii"], 1e-3), lw=0.5, label="KL inferred input")
-axes[1].plot(curves["kl_scale"], "k--", lw=1, label="KL weight")
-axes[1].set_xlabel("training step")
-axes[1].legend()
-pc.save(fig, folder, "losses.png")
+pc.plot_lfads_losses(folder)
 
 
 def r2(a, b):

@@ -5,8 +5,10 @@
 //                       the log-rates reconstruct (optional: the encod data)
 //   {split}_ext_input   (trials, T, inputs): measured inputs (optional)
 //   {split}_truth       (trials, T, recon neurons): true rates (optional)
+//   {split}_behavior    (trials, T, channels): e.g. hand velocity, for the
+//                       NLB's decoding R^2 (optional; NaN: not scored)
 //   {split}_inds        (trials): the trials' indices (optional)
-// and other keys (behaviour, condition labels), which are left alone. Its
+// and other keys, which are left alone. Its
 // posterior files (run_posterior_sampling) hold {split}_{output_params,
 // factors, ic_mean, ic_std, co_means, co_stds, gen_states, gen_init,
 // gen_inputs, con_states}, time series as (trials, T, dim), the rest
@@ -26,6 +28,7 @@ template <class S>
 struct LfadsTorchSplit {
   LfadsData<S> data;
   TrialArray<S> truth;              // empty when the file has none
+  TrialArray<S> behavior;           // empty when the file has none
   std::vector<std::int64_t> inds;   // empty when the file has none
 };
 
@@ -53,12 +56,12 @@ TrialArray<S> read_trials(const Dict& d, const std::string& key, const std::vect
       return " at flat index " + std::to_string(i) + " (trial " + std::to_string(trial) + ", bin " +
              std::to_string(t) + ", neuron " + std::to_string(n) + ")";
     };
-    if (std::isnan(v[i]))
-      require(nan_allowed(t, n), d.source() + ": key '" + key + "': NaN" + at() +
-                                     ", where a value is needed (NaN may only mark held-out neurons or forward "
-                                     "bins of the valid split)");
-    else if (counts)
-      require(v[i] >= 0, d.source() + ": key '" + key + "': negative count " + std::to_string(v[i]) + at());
+    // Messages are built only on failure: this loop sees every value.
+    if (std::isnan(v[i]) && !nan_allowed(t, n))
+      throw Error(d.source() + ": key '" + key + "': NaN" + at() +
+                  ", where a value is needed (NaN may only mark held-out neurons or forward bins of the valid split)");
+    if (counts && v[i] < 0)
+      throw Error(d.source() + ": key '" + key + "': negative count " + std::to_string(v[i]) + at());
   }
   return {Index(a.shape[0]), T, D, std::move(v)};
 }
@@ -98,9 +101,15 @@ LfadsTorchSplit<S> read_split(const Dict& d, const std::string& split, const Lfa
                          never);
   require(train == nullptr || train->data.ext.empty() == ext.empty(),
           d.source() + ": key '" + key("ext_input") + "': the train and valid splits must both have it or both not");
-  LfadsTorchSplit<S> out{LfadsData<S>(std::move(encod), std::move(recon), std::move(ext)), {}, {}};
+  LfadsTorchSplit<S> out{LfadsData<S>(std::move(encod), std::move(recon), std::move(ext)), {}, {}, {}};
   if (d.contains(key("truth")))
     out.truth = read_trials<S>(d, key("truth"), {n, std::size_t(T), std::size_t(D)}, true, never);
+  if (d.contains(key("behavior")))
+    out.behavior = read_trials<S>(
+        d, key("behavior"), {n, std::size_t(T), train ? std::size_t(train->behavior.dim) : any_dim}, false,
+        [](Index, Index) { return true; });
+  require(train == nullptr || train->behavior.empty() == out.behavior.empty(),
+          d.source() + ": key '" + key("behavior") + "': the train and valid splits must both have it or both not");
   if (d.contains(key("inds"))) out.inds = d.get<std::int64_t>(key("inds"), {n});
   return out;
 }
