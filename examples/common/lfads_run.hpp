@@ -63,6 +63,19 @@ inline void add_lfads_options(CLI::App& app, LfadsRunOptions& o) {
   app.add_option("--checkpoint-every", o.train.checkpoint_every, "steps between checkpoints")->capture_default_str()->check(positive);
 }
 
+// A model with the tutorial's initial values (drawn from the run's seed).
+struct InitialisedLfads {
+  Parameters<cpu, float> params;
+  Lfads<cpu, float> model;
+
+  InitialisedLfads(cpu::context& ctx, const LfadsConfig& c, std::uint64_t seed)
+      : params(Lfads<cpu, float>::specs(c)), model(c, params) {
+    Rng rng(Rng::bits_at(seed, 1));
+    initialize_lfads<cpu, float>(ctx, params, c, rng);
+  }
+  InitialisedLfads(const InitialisedLfads&) = delete;  // the model refers to params
+};
+
 // Trains with a progress line (total = NLL + KL IC + KL II + L2, kl_scale,
 // steps/s, ETA), checkpoints to dir/checkpoint.h5 (resuming when asked),
 // then writes dir/params.h5 and dir/training.h5 (the total and its parts

@@ -128,12 +128,10 @@ int run(int argc, char** argv) {
 
   cpu::context ctx;
   const std::uint64_t seed = o.train.seed;
-  Parameters<cpu, float> params(Lfads<cpu, float>::specs(m));
-  Rng init_rng(Rng::bits_at(seed, 1));
-  initialize_lfads<cpu, float>(ctx, params, m, init_rng);
-  const Lfads<cpu, float> model(m, params);
+  examples::InitialisedLfads net(ctx, m, seed);
+  const Lfads<cpu, float>& model = net.model;
   LfadsTrainingLoss<cpu, float> loss(model, train, o.batch, o.warmup);
-  const TrainingResult result = examples::train_lfads(ctx, params, loss, o, o.out.dir);
+  const TrainingResult result = examples::train_lfads(ctx, net.params, loss, o, o.out.dir);
 
   Rng sampling(Rng::bits_at(seed, 3));
   const auto t0 = std::chrono::steady_clock::now();
@@ -202,7 +200,6 @@ int run(int argc, char** argv) {
     const nlb::RidgeSearch search = nlb::ridge_cv(x_train, y_train);
     const Eigen::MatrixXd predicted = search.model.predict(x_valid).cwiseMax(1e-4);
     Json baseline = {{"alpha", search.alphas[search.best]}, {"sigma_bins", o.smooth_sigma}};
-    baseline["bps"] = metric([&] { return nlb::bits_per_spike(x_valid.cwiseMax(1e-4), spikes(0, Te, 0, held_in)); });
     baseline["co_bps"] = metric([&] { return nlb::co_bps(predicted, spikes(0, Te, held_in, all)); });
     if (truth)
       baseline["rate_r2_held_out"] = metric([&] {

@@ -199,13 +199,11 @@ int run(int argc, char** argv) {
              data.steps, data.units, n_train, n_eval,
              Eigen::Map<const Eigen::ArrayXf>(data.spikes.values.data(), Index(data.spikes.values.size())).mean());
 
-  Parameters<cpu, float> params(Lfads<cpu, float>::specs(m));
-  Rng init_rng(Rng::bits_at(seed, 1));
-  initialize_lfads<cpu, float>(ctx, params, m, init_rng);
-  const Lfads<cpu, float> model(m, params);
+  examples::InitialisedLfads net(ctx, m, seed);
+  const Lfads<cpu, float>& model = net.model;
 
   LfadsTrainingLoss<cpu, float> loss(model, train, o.batch, o.warmup);
-  const TrainingResult result = examples::train_lfads(ctx, params, loss, o, o.out.dir);
+  const TrainingResult result = examples::train_lfads(ctx, net.params, loss, o, o.out.dir);
 
   // Evaluation: losses, posterior averages, and the science.
   Rng eval_rng(Rng::bits_at(seed, 3));
