@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/harness.hpp"
+#include "common/lfads_stream.hpp"
 #include "common/lfads_workload.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/lfads/posterior.hpp"
@@ -32,97 +33,12 @@ constexpr Index batch = bench::lfads_batch;
 
 namespace {
 
-// Poisson counts of `trials` trials of the workload's rates, time-major
-// blocks of `trials` columns: (neurons x T*trials).
-Matrix<cpu, float> stream_counts(cpu::context& ctx, Rng& rng, Index trials, Index neurons) {
-  HostMatrix<float> counts(neurons, bench::lfads_steps * trials);
-  for (Index b = 0; b < trials; ++b)
-    for (Index d = 0; d < neurons; ++d) {
-      const double rate = 0.5 + 2.5 * rng.uniform();
-      for (Index t = 0; t < bench::lfads_steps; ++t) counts(d, t * trials + b) = float(rng.poisson(rate));
-    }
-  return upload<cpu, float>(ctx, counts);
-}
-
-double percentile(std::vector<double> us, double p) {
-  std::sort(us.begin(), us.end());
-  return us[std::size_t(p * double(us.size() - 1))];
-}
-
-bench::Timing timing_of(const std::vector<double>& us) {
-  return {percentile(us, 0.5) / 1e3, percentile(us, 0) / 1e3, percentile(us, 1) / 1e3, int(us.size())};
-}
-
 // The streaming rows of the table, and their microseconds printed first.
 void stream_benchmark(Index trials, int samples, std::vector<bench::Row>& table) {
-  using clock = std::chrono::steady_clock;
-  LfadsConfig config;
-  config.causal = true;
-  config.ic_window = 5;
-  const Index T = bench::lfads_steps, W = config.ic_window, many = 128, distinct = 64;
   cpu::context ctx(1);
-  Rng rng(1);
-  Parameters<cpu, float> params(Lfads<cpu, float>::specs(config));
-  initialize_lfads<cpu, float>(ctx, params, config, rng);
-  const Lfads<cpu, float> model(config, params);
-  const std::string label = "ctd cpu float32, 1 thread";
-
-  // One trial: every push timed; trials cycle through `distinct` of them.
-  const Matrix<cpu, float> one = stream_counts(ctx, rng, distinct, config.data_dim);
-  LfadsStream<cpu, float> stream(ctx, model, 1);
-  std::vector<double> filling, catch_up, steady, whole;
-  for (Index k = -20; k < trials; ++k) {  // 20 trials of warm-up
-    const Index trial = (k + distinct) % distinct;
-    stream.reset(ctx);
-    double sum = 0;
-    for (Index t = 0; t < T; ++t) {
-      const auto t0 = clock::now();
-      stream.push(ctx, one.col_block(t * distinct + trial, 1));
-      const double us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
-      sum += us;
-      if (k < 0) continue;
-      (t < W - 1 ? filling : t == W - 1 ? catch_up : steady).push_back(us);
-    }
-    if (k >= 0) whole.push_back(sum);
-  }
-  // 128 trials at once: whole trials (25 bins after a reset), and the bins
-  // after the window.
-  const Matrix<cpu, float> batch_counts = stream_counts(ctx, rng, many, config.data_dim);
-  LfadsStream<cpu, float> streams(ctx, model, many);
-  std::vector<double> many_whole, many_steady;
-  for (int k = -2; k < samples; ++k) {
-    streams.reset(ctx);
-    const auto start = clock::now();
-    for (Index t = 0; t < T; ++t) {
-      const auto t0 = clock::now();
-      streams.push(ctx, batch_counts.col_block(t * many, many));
-      if (k >= 0 && t >= W) many_steady.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
-    }
-    if (k >= 0) many_whole.push_back(std::chrono::duration<double, std::micro>(clock::now() - start).count());
-  }
-
-  fmt::print("\nLFADS streaming decoder: the tutorial's model, causal, IC window {} bins, T {}, float32, 1 thread\n",
-             W, T);
-  fmt::print("  {:<44} {:>10} {:>10} {:>8}\n", "", "median us", "p99 us", "samples");
-  const auto line = [](const std::string& what, const std::vector<double>& us) {
-    fmt::print("  {:<44} {:>10.2f} {:>10.2f} {:>8}\n", what, percentile(us, 0.5), percentile(us, 0.99), us.size());
-  };
-  line("1 trial: a bin after the window", steady);
-  line(fmt::format("1 trial: a bin filling the window (0-{})", W - 2), filling);
-  line(fmt::format("1 trial: the catch-up bin ({}, decodes {})", W - 1, W), catch_up);
-  line(fmt::format("1 trial: whole trial ({} bins)", T), whole);
-  line(fmt::format("{} trials: a bin after the window", many), many_steady);
-  line(fmt::format("{} trials: whole trials ({} bins)", many, T), many_whole);
-  fmt::print("  published FPGA LFADS: about 42 us a trial (whole sequence)\n");
-  fmt::print("  throughput, {} trials: {:.3g} trial-bins/s over whole trials, {:.3g} after the window\n", many,
-             double(many * T) / (percentile(many_whole, 0.5) * 1e-6),
-             double(many) / (percentile(many_steady, 0.5) * 1e-6));
-
-  table.push_back({"d LFADS stream 1 trial, a bin", label, timing_of(steady), "-", std::nullopt, 0.0});
-  table.push_back({"d LFADS stream 1 trial, catch-up", label, timing_of(catch_up), "-", std::nullopt, 0.0});
-  table.push_back({"d LFADS stream 1 trial, 25 bins", label, timing_of(whole), "published FPGA, a trial", 0.042,
-                   0.0});
-  table.push_back({"d LFADS stream 128 trials, 25 bins", label, timing_of(many_whole), "-", std::nullopt, 0.0});
+  const bench::StreamTimes times = bench::time_lfads_stream<cpu>(ctx, trials, samples);
+  bench::print_stream(times, "1 thread");
+  bench::add_stream_rows(times, "ctd cpu float32, 1 thread", table);
 }
 
 }  // namespace

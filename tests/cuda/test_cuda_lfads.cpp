@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "ctd/lfads/posterior.hpp"
+#include "ctd/lfads/streaming.hpp"
 #include "ctd/lfads/training.hpp"
 #include "lfads_fixtures.hpp"
 #include "twin.hpp"
@@ -285,4 +286,39 @@ TEST_CASE("cuda: LFADS posterior sample-and-average equals the CPU's (double)", 
   }
   CHECK(want.rates.cols() == trials * T);
   CHECK(want.ic_mean.cols() == trials);
+}
+
+TEST_CASE("cuda: the LFADS stream decodes bin by bin what the CPU's stream does (double)",
+          "[cuda][lfads][streaming]") {
+  CudaContext gpu;
+  cpu::context host(1);
+  ctd::LfadsConfig c = ctd::testing::small_lfads_config();
+  c.causal = true;
+  c.ic_window = 3;
+  c.recon_dim = 7;
+  c.ext_input_dim = 1;
+  const Index trials = 4, T = 8;
+  Rng rng(21);
+  ctd::Parameters<cpu, double> init(ctd::Lfads<cpu, double>::specs(c));
+  ctd::initialize_lfads<cpu, double>(host, init, c, rng);
+  HostMatrix<double> values = ctd::download<cpu, double>(host, init.values());
+  for (Index i = 0; i < values.size(); ++i) values.data()[i] += 0.2 * rng.normal();
+  const Model<cpu, double> on_cpu(host, c, values);
+  const Model<cuda, double> on_gpu(gpu, c, values);
+  ctd::LfadsStream<cpu, double> want(host, on_cpu.lfads, trials);
+  ctd::LfadsStream<cuda, double> got(gpu, on_gpu.lfads, trials);
+  for (Index t = 0; t < T; ++t) {
+    const HostMatrix<double> counts = ctd::testing::poisson_counts<double>(rng, c.data_dim, trials, 1.5);
+    const HostMatrix<double> ext = ctd::random_normal<double>(rng, 1, trials, 1.0);
+    const auto x_cpu = ctd::upload<cpu, double>(host, counts), e_cpu = ctd::upload<cpu, double>(host, ext);
+    const auto x_gpu = ctd::upload<cuda, double>(gpu, counts), e_gpu = ctd::upload<cuda, double>(gpu, ext);
+    const Index ready = want.push(host, x_cpu.view(), e_cpu.view());
+    REQUIRE(got.push(gpu, x_gpu.view(), e_gpu.view()) == ready);
+    if (ready == 0) continue;
+    INFO("bin " << t);
+    CHECK(relative_difference(ctd::download<cuda, double>(gpu, got.rates()),
+                              ctd::download<cpu, double>(host, want.rates())) < 1e-10);
+    CHECK(relative_difference(ctd::download<cuda, double>(gpu, got.inferred_inputs()),
+                              ctd::download<cpu, double>(host, want.inferred_inputs())) < 1e-10);
+  }
 }
