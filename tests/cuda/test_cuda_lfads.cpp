@@ -68,6 +68,16 @@ struct Model {
   }
 };
 
+// The tutorial's initial values, moved away from them (zero biases, equal
+// priors) so that every term is exercised: the parameters both twins get.
+HostMatrix<double> perturbed_values(cpu::context& host, const ctd::LfadsConfig& c, Rng& rng) {
+  ctd::Parameters<cpu, double> init(ctd::Lfads<cpu, double>::specs(c));
+  ctd::initialize_lfads<cpu, double>(host, init, c, rng);
+  HostMatrix<double> values = ctd::download<cpu, double>(host, init.values());
+  for (Index i = 0; i < values.size(); ++i) values.data()[i] += 0.2 * rng.normal();
+  return values;
+}
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("cuda: LFADS noise drawn on the device equals the CPU's draw", "[cuda][lfads][random]", float,
@@ -118,12 +128,7 @@ TEST_CASE("cuda: LFADS loss and every parameter gradient equal the CPU's (double
   const ctd::LfadsConfig c = ctd::testing::small_lfads_config();
   const Index T = 4, batch = 3;
   Rng rng(11);
-  // The CPU's initial values, moved away from zero biases and equal priors
-  // so that every term of every gradient is exercised; the same on both.
-  ctd::Parameters<cpu, double> init(ctd::Lfads<cpu, double>::specs(c));
-  ctd::initialize_lfads<cpu, double>(host, init, c, rng);
-  HostMatrix<double> values = ctd::download<cpu, double>(host, init.values());
-  for (Index i = 0; i < values.size(); ++i) values.data()[i] += 0.2 * rng.normal();
+  const HostMatrix<double> values = perturbed_values(host, c, rng);
   Model<cpu, double> on_cpu(host, c, values);
   Model<cuda, double> on_gpu(gpu, c, values);
   REQUIRE(on_gpu.params.specs().size() == on_cpu.params.specs().size());
@@ -249,10 +254,7 @@ TEST_CASE("cuda: LFADS posterior sample-and-average equals the CPU's (double)", 
   const ctd::LfadsConfig c = ctd::testing::small_lfads_config();
   const Index T = 4, trials = 7, samples = 5, batch = 12;  // 2 trials a pass, the last pass with 1
   Rng rng(13);
-  ctd::Parameters<cpu, double> init(ctd::Lfads<cpu, double>::specs(c));
-  ctd::initialize_lfads<cpu, double>(host, init, c, rng);
-  HostMatrix<double> values = ctd::download<cpu, double>(host, init.values());
-  for (Index i = 0; i < values.size(); ++i) values.data()[i] += 0.2 * rng.normal();
+  const HostMatrix<double> values = perturbed_values(host, c, rng);
   const Model<cpu, double> on_cpu(host, c, values);
   const Model<cuda, double> on_gpu(gpu, c, values);
   const ctd::LfadsData<double> data = random_trials<double>(rng, trials, T, c.data_dim);
@@ -299,10 +301,7 @@ TEST_CASE("cuda: the LFADS stream decodes bin by bin what the CPU's stream does 
   c.ext_input_dim = 1;
   const Index trials = 4, T = 8;
   Rng rng(21);
-  ctd::Parameters<cpu, double> init(ctd::Lfads<cpu, double>::specs(c));
-  ctd::initialize_lfads<cpu, double>(host, init, c, rng);
-  HostMatrix<double> values = ctd::download<cpu, double>(host, init.values());
-  for (Index i = 0; i < values.size(); ++i) values.data()[i] += 0.2 * rng.normal();
+  const HostMatrix<double> values = perturbed_values(host, c, rng);
   const Model<cpu, double> on_cpu(host, c, values);
   const Model<cuda, double> on_gpu(gpu, c, values);
   ctd::LfadsStream<cpu, double> want(host, on_cpu.lfads, trials);
