@@ -72,8 +72,9 @@ IntegratorData load_integrator_data(const std::filesystem::path& file, const Opt
   data.rates.resize(h.size());
   std::vector<float> counts(h.size());
   for (std::size_t i = 0; i < h.size(); ++i) {
-    require(h[i] >= -1.0f && h[i] <= 1.0f, file.string() + ": key 'hiddens': expected tanh states in [-1, 1], found " +
-                                               std::to_string(h[i]) + " at flat index " + std::to_string(i));
+    if (!(h[i] >= -1.0f && h[i] <= 1.0f))  // a message per value would cost more than the loop
+      throw Error(file.string() + ": key 'hiddens': expected tanh states in [-1, 1], found " + std::to_string(h[i]) +
+                  " at flat index " + std::to_string(i));
     data.rates[i] = float((h[i] + 1.0) / 2.0 * o.max_rate_hz * o.dt);
     counts[i] = float(rng.poisson(data.rates[i]));
   }

@@ -92,7 +92,8 @@ void check_states(const HostMatrix<S>& points, Index state_size, const std::stri
               std::to_string(state_size) + " units), got (" + std::to_string(points.rows()) + " x " +
               std::to_string(points.cols()) + ")");
   for (Index j = 0; j < points.cols(); ++j)
-    require(points.col(j).allFinite(), "fixed points: " + what + " column " + std::to_string(j) + " holds NaN or Inf");
+    if (!points.col(j).allFinite())
+      throw Error("fixed points: " + what + " column " + std::to_string(j) + " holds NaN or Inf");
 }
 
 // Adam on a set of candidates, one step at a time: the loss is the mean
