@@ -82,24 +82,44 @@ class LfadsDecoder {
       for (Index t = 0; t < T; ++t) {
         const auto now = [&](Matrix<B, S>& m) { return m.col_block(t * batch + b0, bk); };
         const auto next = [&](Matrix<B, S>& m) { return m.col_block((t + 1) * batch + b0, bk); };
-        const auto con_cache = now(tape.con_caches), gen_cache = now(tape.gen_caches), co = now(tape.co),
-                   ii_t = now(tape.ii);
-        con_.project_inputs(ctx, w.con, now(tape.factors), con_cache.row_block(0, 3 * nc), xenc_rows_,
-                            Grad::accumulate);
-        con_.step(ctx, w.con, now(tape.con_states), con_cache, next(tape.con_states));
-        B::gemm(ctx, Trans::no, Trans::no, S(1), w.con_out_w, next(tape.con_states), S(0), co);
-        B::add_columnwise(ctx, w.con_out_b, co);
-        B::gaussian_sample(ctx, co.row_block(0, ii), co.row_block(ii, ii),
-                           noise.ii_eps.col_block(t * batch + b0, bk), var_min_, ii_t);
-        gen_.project_inputs(ctx, w.gen, ii_t, gen_cache.row_block(0, 3 * ng), 0,
-                            measured ? Grad::accumulate : Grad::overwrite);
-        gen_.step(ctx, w.gen, now(tape.gen_states), gen_cache, now(tape.gen_before_dropout));
-        B::multiply(ctx, now(tape.gen_before_dropout), noise.gen_mask.col_block(t * batch + b0, bk),
-                    next(tape.gen_states));
-        B::gemm(ctx, Trans::no, Trans::no, S(1), tape.w_hat.view(), next(tape.gen_states), S(0),
-                next(tape.factors));
+        step(ctx, w, tape.w_hat.view(), measured,
+             {now(tape.con_states), now(tape.gen_states), now(tape.factors), noise.ii_eps.col_block(t * batch + b0, bk),
+              noise.gen_mask.col_block(t * batch + b0, bk), now(tape.con_caches), next(tape.con_states), now(tape.co),
+              now(tape.ii), now(tape.gen_caches), now(tape.gen_before_dropout), next(tape.gen_states),
+              next(tape.factors)});
       }
     });
+  }
+
+  // One bin for the trials of some columns, from c_{t-1}, g_{t-1}, f_{t-1}
+  // to c_t, co_t = [ii_mean_t; ii_logvar_t], ii_t, g_t and f_t. The caches
+  // come with the xenc part of the controller's input projection in place,
+  // and with measured inputs the e part of the generator's. ii_t is the
+  // posterior's sample at the draws `eps`, or where eps is empty its mean
+  // (the streaming decoder's posterior-mean pass; `ii` is then unused). g_t
+  // is the GRU's output `gen_raw` times the dropout `mask`; without a mask,
+  // gen_raw is g_t. w_hat is the normed factor weights.
+  struct Bin {
+    ConstView<S> con_prev, gen_prev, factors_prev, eps, mask;
+    MatrixView<S> con_cache, con, co, ii, gen_cache, gen_raw, gen, factors;
+  };
+  void step(typename B::context& ctx, const LfadsTensors<B, S>& w, ConstView<S> w_hat, bool measured,
+            const Bin& b) const {
+    const Index nc = con_.state_size(), ng = gen_.state_size(), ii = ii_;
+    con_.project_inputs(ctx, w.con, b.factors_prev, b.con_cache.row_block(0, 3 * nc), xenc_rows_, Grad::accumulate);
+    con_.step(ctx, w.con, b.con_prev, b.con_cache, b.con);
+    B::gemm(ctx, Trans::no, Trans::no, S(1), w.con_out_w, b.con, S(0), b.co);
+    B::add_columnwise(ctx, w.con_out_b, b.co);
+    ConstView<S> ii_t = b.co.row_block(0, ii);
+    if (!b.eps.empty()) {
+      B::gaussian_sample(ctx, b.co.row_block(0, ii), b.co.row_block(ii, ii), b.eps, var_min_, b.ii);
+      ii_t = b.ii;
+    }
+    gen_.project_inputs(ctx, w.gen, ii_t, b.gen_cache.row_block(0, 3 * ng), 0,
+                        measured ? Grad::accumulate : Grad::overwrite);
+    gen_.step(ctx, w.gen, b.gen_prev, b.gen_cache, b.gen_raw);
+    if (!b.mask.empty()) B::multiply(ctx, b.gen_raw, b.mask, b.gen);
+    B::gemm(ctx, Trans::no, Trans::no, S(1), w_hat, b.gen, S(0), b.factors);
   }
 
   // From the cotangents of the factors f_0..f_{T-1} (factors x T*B,

@@ -42,7 +42,7 @@ class LfadsStream {
       : c_(model.config()), n_(trials), window_(c_.ic_window), ring_(std::max<Index>(c_.ic_window, 2)),
         w_(bind_lfads_values(model.parameters())), enc_fwd_(c_.enc_dim, c_.data_dim),
         enc_bwd_(c_.enc_dim, c_.data_dim), con_(c_.con_dim, c_.enc_dim + c_.factors_dim),
-        gen_(c_.gen_dim, c_.ii_dim + c_.ext_input_dim) {
+        gen_(c_.gen_dim, c_.ii_dim + c_.ext_input_dim), decoder_(c_) {
     require(c_.causal,
             "LfadsStream: the model is not causal (LfadsConfig::causal): its controller reads the backward "
             "encoder, which needs the whole trial before the first bin");
@@ -187,26 +187,18 @@ class LfadsStream {
              c_.ext_input_dim > 0 ? ConstView<S>(shard(ext_window_, k)) : ConstView<S>{}, b0, bk);
   }
 
-  // Bin t of the controller and the generator (decoder.hpp's step with the
+  // Bin t of the controller and the generator (the decoder's step with the
   // posterior means), for trials [b0, b0 + bk), from the states of bin t-1.
   void decode(typename B::context& ctx, Index t, ConstView<S> xenc, ConstView<S> ext, Index b0, Index bk) {
-    const Index ii = c_.ii_dim;
     const auto ring = [&](Matrix<B, S>& m, Index bin) { return ring_block(m, bin, b0, bk); };
     const auto con_cache = con_cache_.col_block(b0, bk), gen_cache = gen_cache_.col_block(b0, bk);
-    const auto con_proj = con_cache.row_block(0, con_.projection_rows());
-    const auto gen_proj = gen_cache.row_block(0, gen_.projection_rows());
-    con_.project_inputs(ctx, w_.con, xenc, con_proj);
-    con_.project_inputs(ctx, w_.con, ring(factors_, t - 1), con_proj, c_.enc_dim, Grad::accumulate);
-    const auto con_state = ring(con_states_, t), co = ring(co_, t);
-    con_.step(ctx, w_.con, ring(con_states_, t - 1), con_cache, con_state);
-    B::gemm(ctx, Trans::no, Trans::no, S(1), w_.con_out_w, con_state, S(0), co);
-    B::add_columnwise(ctx, w_.con_out_b, co);
+    con_.project_inputs(ctx, w_.con, xenc, con_cache.row_block(0, con_.projection_rows()));
     const bool measured = c_.ext_input_dim > 0;
-    if (measured) gen_.project_inputs(ctx, w_.gen, ext, gen_proj, ii);
-    gen_.project_inputs(ctx, w_.gen, co.row_block(0, ii), gen_proj, 0, measured ? Grad::accumulate : Grad::overwrite);
+    if (measured) gen_.project_inputs(ctx, w_.gen, ext, gen_cache.row_block(0, gen_.projection_rows()), c_.ii_dim);
     const auto gen_state = ring(gen_states_, t), factors = ring(factors_, t), lograte = ring(lograte_, t);
-    gen_.step(ctx, w_.gen, ring(gen_states_, t - 1), gen_cache, gen_state);
-    B::gemm(ctx, Trans::no, Trans::no, S(1), w_hat_.view(), gen_state, S(0), factors);
+    decoder_.step(ctx, w_, w_hat_.view(), measured,
+                  {ring(con_states_, t - 1), ring(gen_states_, t - 1), ring(factors_, t - 1), {}, {}, con_cache,
+                   ring(con_states_, t), ring(co_, t), {}, gen_cache, gen_state, gen_state, factors});
     B::gemm(ctx, Trans::no, Trans::no, S(1), w_.logrates_w, factors, S(0), lograte);
     B::add_columnwise(ctx, w_.logrates_b, lograte);
     B::exp(ctx, lograte, ring(rates_, t));
@@ -229,6 +221,7 @@ class LfadsStream {
   Index n_, window_, ring_;
   LfadsTensors<B, S> w_;
   Cell enc_fwd_, enc_bwd_, con_, gen_;
+  LfadsDecoder<B, S> decoder_;
   // The IC window's inputs (W bins); rings of max(W, 2) bins, bin t in
   // block t mod that, the state before bin 0 in the last block.
   Matrix<B, S> data_window_, ext_window_;
