@@ -26,7 +26,6 @@ struct LfadsInputs {
     const auto dims = [](ConstView<S> v) { return "(" + std::to_string(v.rows) + " x " + std::to_string(v.cols) + ")"; };
     require(encod_steps > 0 && batch > 0 && steps >= encod_steps,
             "LFADS: expected encoder bins <= bins, both positive, and a positive batch");
-    require(c.causal || c.ic_window == 0, "LFADS: only a causal model infers its initial condition from a window");
     require(c.ic_steps(encod_steps) <= encod_steps, "LFADS: the IC window (" + std::to_string(c.ic_window) +
                                                         " bins) is longer than the encoder's " +
                                                         std::to_string(encod_steps) + " bins");

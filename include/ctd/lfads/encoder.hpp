@@ -35,15 +35,15 @@ class LfadsEncoder {
   using Tape = LfadsEncoderTape<B, S>;
 
   explicit LfadsEncoder(const LfadsConfig& c)
-      : enc_(c.enc_dim), causal_(c.causal), ic_window_(c.ic_window),
-        fwd_(Cell(c.enc_dim, c.data_dim), Direction::forward), bwd_(Cell(c.enc_dim, c.data_dim), Direction::backward) {}
+      : c_(c), fwd_(Cell(c.enc_dim, c.data_dim), Direction::forward),
+        bwd_(Cell(c.enc_dim, c.data_dim), Direction::backward) {}
 
   // The encoder's data -> tape.xenc and tape.ic.
   void forward(typename B::context& ctx, const LfadsTensors<B, S>& w, const LfadsInputs<S>& in,
                const LfadsNoise<B, S>& noise, Tape& tape) const {
-    const Index e = enc_, Te = in.encod_steps, W = window(Te), batch = in.batch, te_b = Te * batch;
+    const Index e = c_.enc_dim, Te = in.encod_steps, W = c_.ic_steps(Te), batch = in.batch, te_b = Te * batch;
     tape.data.resize(in.encod.rows, te_b);
-    tape.xenc.resize(causal_ ? e : 2 * e, in.steps * batch);
+    tape.xenc.resize(c_.controller_encoding_dim(), in.steps * batch);
     tape.ends.resize(2 * e, batch);
     tape.ic.resize(w.gen_ic_w.rows, batch);
     B::multiply(ctx, in.encod, noise.data_mask.view(), tape.data.view());
@@ -53,7 +53,7 @@ class LfadsEncoder {
     const auto mask = noise.enc_mask.view(), ends_mask = noise.ends_mask.view();
     const auto xenc = tape.xenc.view();
     B::multiply(ctx, fwd, mask.row_block(0, e), xenc.row_block(0, e).col_block(0, te_b));
-    if (!causal_) B::multiply(ctx, bwd, mask.row_block(e, e), xenc.row_block(e, e).col_block(0, te_b));
+    if (!c_.causal) B::multiply(ctx, bwd, mask.row_block(e, e), xenc.row_block(e, e).col_block(0, te_b));
     if (in.steps > Te) B::fill(ctx, xenc.col_block(te_b, (in.steps - Te) * batch), S(0));
     B::multiply(ctx, bwd.col_block(0, batch), ends_mask.row_block(0, e), tape.ends.view().row_block(0, e));
     B::multiply(ctx, fwd.col_block((W - 1) * batch, batch), ends_mask.row_block(e, e),
@@ -66,7 +66,7 @@ class LfadsEncoder {
   // parameters (2 gen x B): the encoder's gradients (overwrite).
   void backward(typename B::context& ctx, const LfadsTensors<B, S>& w, const LfadsTensors<B, S>& g,
                 MatrixView<S> d_xenc, ConstView<S> d_ic, const LfadsNoise<B, S>& noise, Tape& tape) const {
-    const Index e = enc_, Te = tape.fwd.steps, W = tape.bwd.steps, batch = tape.fwd.batch, te_b = Te * batch;
+    const Index e = c_.enc_dim, Te = tape.fwd.steps, W = tape.bwd.steps, batch = tape.fwd.batch, te_b = Te * batch;
     tape.d_ends.resize(2 * e, batch);
     const auto d_ends = tape.d_ends.view();
     B::gemm(ctx, Trans::no, Trans::yes, S(1), d_ic, tape.ends.view(), S(0), g.gen_ic_w);
@@ -78,7 +78,7 @@ class LfadsEncoder {
     B::multiply(ctx, d_enc, noise.enc_mask.view(), d_enc);
     const auto d_fwd = d_enc.row_block(0, e);
     MatrixView<S> d_bwd;
-    if (causal_) {
+    if (c_.causal) {
       tape.d_bwd.resize(e, W * batch);
       d_bwd = tape.d_bwd.view();
       B::fill(ctx, d_bwd, S(0));
@@ -93,11 +93,7 @@ class LfadsEncoder {
   }
 
  private:
-  Index window(Index encod_steps) const { return ic_window_ > 0 ? ic_window_ : encod_steps; }
-
-  Index enc_;
-  bool causal_;
-  Index ic_window_;
+  LfadsConfig c_;
   Sequence<Cell> fwd_, bwd_;
 };
 
