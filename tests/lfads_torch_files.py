@@ -45,7 +45,7 @@ def main():
             json.dump({**SIZES, "steps": 3, "batch": 8, "samples": 2, "kl-start": 0, "kl-end": 1, "lr0": 0.01}, f)
         out = os.path.join(tmp, "out")
         argv = [os.path.join(BIN, "lfads"), "--config", config, "--data", data, "--out", out, "--steps", "2",
-                "--name", "monkey"]
+                "--name", "monkey", "--force"]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
         check(r.returncode == 0, f"lfads runs from a JSON config: {r.stderr.strip()}")
         if r.returncode != 0:
@@ -54,6 +54,7 @@ def main():
         check(used.get("lr0") in ("0.01", 0.01) and str(used.get("gen")) == "6",
               f"config.json holds the config file's values: lr0 {used.get('lr0')}, gen {used.get('gen')}")
         check(str(used.get("steps")) == "2", f"a flag on the command line wins over the file: steps {used.get('steps')}")
+        check("force" not in used and "resume" not in used, "config.json holds no action on the folder (--force)")
         summary = json.load(open(os.path.join(out, "summary.json")))
         check(summary.get("train_steps") == 2, f"summary.json: {summary.get('train_steps')} training steps")
         for key in ("bps", "co_bps", "fp_bps", "rate_r2_held_in", "rate_r2_held_out", "behavior_r2"):

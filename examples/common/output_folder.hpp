@@ -34,13 +34,16 @@ class OutputFolder {
   // --resume, which excludes --force.
   void add_to(CLI::App& app, bool* resume = nullptr) {
     app.add_option("--out", dir, "output folder")->capture_default_str();
+    // Actions on this folder, not settings of a run: no config file sets them.
     CLI::Option* force = app.add_flag("--force", force_,
                                       "write into an output folder that holds another run's results, deleting this "
-                                      "program's files there first");
+                                      "program's files there first")
+                             ->configurable(false);
     resumable_ = resume != nullptr;
     if (resume)
       app.add_flag("--resume", *resume, "continue the run in the output folder from its checkpoint.h5")
-          ->excludes(force);
+          ->excludes(force)
+          ->configurable(false);
   }
 
   std::filesystem::path operator/(const std::filesystem::path& name) const { return dir / name; }

@@ -94,7 +94,7 @@ int run(int argc, char** argv) {
   Options o;
   examples::add_json_config(app);
   app.add_option("--data", o.data, "the data file: {train,valid}_encod_data, optional _recon_data, _ext_input, "
-                                   "_truth, _inds")
+                                   "_truth, _behavior, _inds")
       ->required();
   app.add_option("--name", o.name, "the output file is lfads_output_<name>.h5 (default: the data file's stem)");
   o.out.add_to(app, &o.train.resume);
