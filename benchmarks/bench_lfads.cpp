@@ -15,7 +15,6 @@
 //   bench_lfads [--json FILE] [--samples N] [--threads T] [--no-reference] [--posterior-trials N]
 //               [--stream-only] [--stream-trials N]
 #include <algorithm>
-#include <chrono>
 #include <string>
 #include <vector>
 
@@ -24,7 +23,6 @@
 #include "common/lfads_workload.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/lfads/posterior.hpp"
-#include "ctd/lfads/streaming.hpp"
 #include "ctd/lfads/training.hpp"
 
 using namespace ctd;

@@ -27,16 +27,14 @@ struct StreamTimes {  // microseconds
 
 namespace stream_detail {
 
-// Poisson counts of `trials` trials of the workload's rates, time-major
-// blocks of `trials` columns: (neurons x T*trials).
+// The workload's spikes (lfads_trials) of `trials` trials as the stream
+// reads them: (neurons x T*trials), time-major blocks of `trials` columns.
 template <class B>
 Matrix<B, float> counts(typename B::context& ctx, Rng& rng, Index trials, Index neurons) {
-  HostMatrix<float> c(neurons, lfads_steps * trials);
-  for (Index b = 0; b < trials; ++b)
-    for (Index d = 0; d < neurons; ++d) {
-      const double rate = 0.5 + 2.5 * rng.uniform();
-      for (Index t = 0; t < lfads_steps; ++t) c(d, t * trials + b) = float(rng.poisson(rate));
-    }
+  std::vector<Index> ids(static_cast<std::size_t>(trials));
+  for (Index k = 0; k < trials; ++k) ids[std::size_t(k)] = k;
+  HostMatrix<float> c;
+  lfads_trials(rng, trials, neurons).encod.gather(ids, 1, c);
   return upload<B, float>(ctx, c);
 }
 
