@@ -61,6 +61,8 @@ Eigen::MatrixXd region(const S* values, Index trials, Index T, Index dim, Index 
 // (trials*Te x held-in).
 Eigen::MatrixXd smoothed(const TrialArray<float>& spikes, double sigma) {
   const Index T = spikes.steps, reach = Index(std::ceil(3 * sigma));
+  Eigen::VectorXd kernel(2 * reach + 1);  // kernel(reach + d): the weight of a bin d away
+  for (Index d = -reach; d <= reach; ++d) kernel(reach + d) = std::exp(-0.5 * double(d * d) / (sigma * sigma));
   // Column k*T + t is bin t of trial k: the file's own memory, contiguous per bin.
   const Eigen::MatrixXd x =
       Eigen::Map<const Eigen::MatrixXf>(spikes.values.data(), spikes.dim, spikes.trials * T).cast<double>();
@@ -69,9 +71,8 @@ Eigen::MatrixXd smoothed(const TrialArray<float>& spikes, double sigma) {
     for (Index t = 0; t < T; ++t) {
       double total = 0;
       for (Index s = std::max<Index>(0, t - reach); s <= std::min(T - 1, t + reach); ++s) {
-        const double w = std::exp(-0.5 * double((s - t) * (s - t)) / (sigma * sigma));
-        out.col(k * T + t) += w * x.col(k * T + s);
-        total += w;
+        out.col(k * T + t) += kernel(reach + s - t) * x.col(k * T + s);
+        total += kernel(reach + s - t);
       }
       out.col(k * T + t) /= total;
     }
@@ -169,13 +170,15 @@ int run(int argc, char** argv) {
                          spikes(Te, T, held_in, all));
     });
   const bool truth = !file.valid.truth.empty();
-  const auto true_rates = [&](Index d0, Index d1) {
-    return region(file.valid.truth.values.data(), nv, T, all, 0, T, d0, d1);
+  const auto true_rates = [&](Index t0, Index t1, Index d0, Index d1) {
+    return region(file.valid.truth.values.data(), nv, T, all, t0, t1, d0, d1);
   };
   if (truth) {
-    summary["rate_r2_held_in"] = metric([&] { return nlb::r2_score(true_rates(0, held_in), rates(0, T, 0, held_in)); });
+    summary["rate_r2_held_in"] =
+        metric([&] { return nlb::r2_score(true_rates(0, T, 0, held_in), rates(0, T, 0, held_in)); });
     if (all > held_in)
-      summary["rate_r2_held_out"] = metric([&] { return nlb::r2_score(true_rates(held_in, all), rates(0, T, held_in, all)); });
+      summary["rate_r2_held_out"] =
+          metric([&] { return nlb::r2_score(true_rates(0, T, held_in, all), rates(0, T, held_in, all)); });
   }
   // Decoding: behaviour from the rates of every neuron, by ridge regression
   // fit on the train split (nlb_tools' fit_and_eval_decoder).
@@ -193,7 +196,8 @@ int run(int argc, char** argv) {
   // smoothed held-in spikes over the encoder bins (rates clipped to stay
   // positive, which a Poisson likelihood needs).
   if (all > held_in) {
-    const Eigen::MatrixXd x_train = smoothed(train.encod, o.smooth_sigma), x_valid = smoothed(valid.encod, o.smooth_sigma);
+    const Eigen::MatrixXd x_train = smoothed(train.encod, o.smooth_sigma);
+    const Eigen::MatrixXd x_valid = smoothed(valid.encod, o.smooth_sigma);
     const TrialArray<float>& train_target = train.targets();
     const Eigen::MatrixXd y_train =
         region(train_target.values.data(), train.trials(), T, all, 0, Te, held_in, all);
@@ -203,7 +207,7 @@ int run(int argc, char** argv) {
     baseline["co_bps"] = metric([&] { return nlb::co_bps(predicted, spikes(0, Te, held_in, all)); });
     if (truth)
       baseline["rate_r2_held_out"] = metric([&] {
-        return nlb::r2_score(region(file.valid.truth.values.data(), nv, T, all, 0, Te, held_in, all), predicted);
+        return nlb::r2_score(true_rates(0, Te, held_in, all), predicted);
       });
     summary["smoothing_baseline"] = baseline;
   }

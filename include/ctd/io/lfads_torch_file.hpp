@@ -51,16 +51,18 @@ TrialArray<S> read_trials(const Dict& d, const std::string& key, const std::vect
   std::vector<S> v = d.get<S>(key, shape, NonFinite::allow_nan);
   const Index T = Index(a.shape[1]), D = Index(a.shape[2]);
   for (std::size_t i = 0; i < v.size(); ++i) {
+    // This loop sees every value: the common one costs two comparisons.
+    const bool nan = std::isnan(v[i]), negative = counts && v[i] < 0;
+    if (!nan && !negative) continue;
     const Index trial = Index(i) / (T * D), t = Index(i) / D % T, n = Index(i) % D;
     const auto at = [&] {
       return " at flat index " + std::to_string(i) + " (trial " + std::to_string(trial) + ", bin " +
              std::to_string(t) + ", neuron " + std::to_string(n) + ")";
     };
-    // Messages are built only on failure: this loop sees every value.
-    if (std::isnan(v[i]) && !nan_allowed(t, n))
+    if (nan && !nan_allowed(t, n))
       throw Error(d.source() + ": key '" + key + "': NaN" + at() +
                   ", where a value is needed (NaN may only mark held-out neurons or forward bins of the valid split)");
-    if (counts && v[i] < 0)
+    if (negative)
       throw Error(d.source() + ": key '" + key + "': negative count " + std::to_string(v[i]) + at());
   }
   return {Index(a.shape[0]), T, D, std::move(v)};
