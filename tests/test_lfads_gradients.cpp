@@ -33,11 +33,8 @@ TEST_CASE("LFADS: every parameter's gradient of the whole loss matches finite di
   const Index batch = 3;
   Parameters<cpu, double> params(Lfads<cpu, double>::specs(c));
   Rng rng(11);
-  initialize_lfads<cpu, double>(ctx, params, c, rng);
-  // Away from the initial values (zero biases, equal priors), so that every
-  // term of every gradient is exercised.
-  auto values = params.values();
-  for (Index i = 0; i < values.rows; ++i) values.data[i] += 0.2 * rng.normal();
+  testing::perturbed_lfads_parameters<cpu>(ctx, params, c, rng);
+  const auto values = params.values();
   HostMatrix<double> recon = testing::poisson_counts<double>(rng, readout, steps * batch, 1.5);
   const HostMatrix<double> encod = recon.topLeftCorner(c.data_dim, encod_steps * batch);
   const Matrix<cpu, double> x = upload<cpu, double>(ctx, encod), y = upload<cpu, double>(ctx, recon),

@@ -22,7 +22,7 @@ namespace lfads_streaming_test {
 using Dense = testing::Dense;
 
 // Data dim 5, 7 reconstructed neurons, one measured input, sizes of the
-// gradient checks, parameters away from their initial values.
+// gradient checks.
 LfadsConfig causal_config(Index window) {
   LfadsConfig c = testing::small_lfads_config();
   c.recon_dim = 7;
@@ -30,13 +30,6 @@ LfadsConfig causal_config(Index window) {
   c.causal = true;
   c.ic_window = window;
   return c;
-}
-
-template <class B>
-void perturbed_parameters(typename B::context& ctx, Parameters<B, double>& params, const LfadsConfig& c, Rng& rng) {
-  initialize_lfads<B, double>(ctx, params, c, rng);
-  auto values = params.values();
-  for (Index i = 0; i < values.rows; ++i) values.data[i] += 0.2 * rng.normal();
 }
 
 // Everything the stream put out, gathered into the batch model's layout
@@ -86,7 +79,7 @@ TEST_CASE("LFADS stream: bin by bin, the batch forward pass with posterior means
   const LfadsConfig c = causal_config(window);
   Parameters<cpu, double> params(Lfads<cpu, double>::specs(c));
   Rng rng(5);
-  perturbed_parameters<cpu>(ctx, params, c, rng);
+  testing::perturbed_lfads_parameters<cpu>(ctx, params, c, rng);
   const HostMatrix<double> recon = testing::poisson_counts<double>(rng, c.readout_dim(), steps * batch, 1.5);
   const Matrix<cpu, double> x = upload<cpu, double>(ctx, recon.topLeftCorner(c.data_dim, encod_steps * batch).eval()),
                             y = upload<cpu, double>(ctx, recon),
@@ -185,7 +178,7 @@ TEST_CASE("LFADS stream: memory is allocated once, by the constructor", "[lfads]
   const LfadsConfig c = causal_config(3);
   Parameters<B, double> params(Lfads<B, double>::specs(c));
   Rng rng(9);
-  perturbed_parameters<B>(ctx, params, c, rng);
+  testing::perturbed_lfads_parameters<B>(ctx, params, c, rng);
   const Lfads<B, double> model(c, params);
   const Index trials = 2;
   const Matrix<B, double> counts =

@@ -68,14 +68,11 @@ struct Model {
   }
 };
 
-// The tutorial's initial values, moved away from them (zero biases, equal
-// priors) so that every term is exercised: the parameters both twins get.
+// The parameters both twins get (perturbed_lfads_parameters, on the CPU).
 HostMatrix<double> perturbed_values(cpu::context& host, const ctd::LfadsConfig& c, Rng& rng) {
   ctd::Parameters<cpu, double> init(ctd::Lfads<cpu, double>::specs(c));
-  ctd::initialize_lfads<cpu, double>(host, init, c, rng);
-  HostMatrix<double> values = ctd::download<cpu, double>(host, init.values());
-  for (Index i = 0; i < values.size(); ++i) values.data()[i] += 0.2 * rng.normal();
-  return values;
+  ctd::testing::perturbed_lfads_parameters<cpu>(host, init, c, rng);
+  return ctd::download<cpu, double>(host, init.values());
 }
 
 }  // namespace

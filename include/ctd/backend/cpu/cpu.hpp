@@ -568,9 +568,10 @@ struct cpu {
 // One RLS sample through B's own products: k = P h into work's first n
 // rows, c = 1 / (1 + h.k), P -= c k k^T on the lower triangle, readout -= c
 // error k^T. work is (n + 1) x 1: the CUDA backend keeps -c in the last
-// row, on the device, so that a FORCE step never waits for the host. A backend derived from cpu with its own symv and syr (the
-// two-thread one of benchmarks/bench_force.cpp) runs its update through
-// them with rls_update_by_parts<itself>.
+// row, on the device, so that a FORCE step never waits for the host. A
+// backend derived from cpu with its own symv and syr (the two-thread one of
+// benchmarks/bench_force.cpp) runs its update through them with
+// rls_update_by_parts<itself>.
 template <class B, class S>
 void rls_update_by_parts(typename B::context& ctx, MatrixView<S> p, MatrixView<S> work, ConstView<S> h,
                          ConstView<S> error, MatrixView<S> readout) {
