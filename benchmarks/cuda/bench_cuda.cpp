@@ -180,8 +180,8 @@ class GraphTrainingStep {
   void enqueue_forward(CudaContext& ctx) {
     auto& p = model_.parameters();
     const auto states = sequence_.forward(ctx, model_.cell_values(), x_.view(), {}, T, batch, tape_);
-    cuda::gemm(ctx, Trans::no, Trans::no, 1.0f, ConstView<float>(p.value("wO")), states, 0.0f, out_.view());
-    cuda::add_columnwise(ctx, ConstView<float>(p.value("bO")), out_.view());
+    parallel_affine<cuda, float>(ctx, ConstView<float>(p.value("wO")), states, ConstView<float>(p.value("bO")),
+                                 out_.view());
   }
   void enqueue_backward(CudaContext& ctx) {
     auto& p = model_.parameters();

@@ -290,12 +290,6 @@ void cuda::add_row_sums(context& ctx, ConstView<S> x, MatrixView<S> y) {
 }
 
 template <class S>
-void cuda::add_columnwise(context& ctx, ConstView<S> v, MatrixView<S> y) {
-  assert(v.rows == y.rows);
-  for_each(ctx, y.rows, y.cols, [=] __device__(Index i, Index j) { at(y, i, j) += v.data[i]; }, "add_columnwise");
-}
-
-template <class S>
 void cuda::broadcast_columns(context& ctx, ConstView<S> v, MatrixView<S> y) {
   assert(v.rows == y.rows);
   for_each(ctx, y.rows, y.cols, [=] __device__(Index i, Index j) { at(y, i, j) = v.data[i]; },

@@ -65,14 +65,8 @@ class GruCell {
 
   void project_inputs(typename B::context& ctx, const Tensors& w, ConstView<S> inputs, MatrixView<S> proj,
                       Index first_input = 0, Grad mode = Grad::overwrite) const {
-    const S beta = beta_of<S>(mode);
-    const auto ru = proj.row_block(0, 2 * n_), c = proj.row_block(2 * n_, n_);
-    parallel_gemm<B, S>(ctx, Trans::no, Trans::no, S(1), in(w.wRUHX, first_input, inputs.rows), inputs, beta, ru);
-    parallel_gemm<B, S>(ctx, Trans::no, Trans::no, S(1), in(w.wCHX, first_input, inputs.rows), inputs, beta, c);
-    if (mode == Grad::overwrite) {
-      B::add_columnwise(ctx, w.bRU, ru);
-      B::add_columnwise(ctx, w.bC, c);
-    }
+    parallel_affine<B, S>(ctx, in(w.wRUHX, first_input, inputs.rows), inputs, w.bRU, proj.row_block(0, 2 * n_), mode);
+    parallel_affine<B, S>(ctx, in(w.wCHX, first_input, inputs.rows), inputs, w.bC, proj.row_block(2 * n_, n_), mode);
   }
   void step(typename B::context& ctx, const Tensors& w, ConstView<S> h, MatrixView<S> cache,
             MatrixView<S> h_next) const {

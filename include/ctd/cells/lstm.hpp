@@ -66,8 +66,7 @@ class LstmCell {
 
   void project_inputs(typename B::context& ctx, const Tensors& w, ConstView<S> inputs, MatrixView<S> proj,
                       Index first_input = 0, Grad mode = Grad::overwrite) const {
-    parallel_gemm<B, S>(ctx, Trans::no, Trans::no, S(1), in(w.wIFGOHX, first_input, inputs.rows), inputs, beta_of<S>(mode), proj);
-    if (mode == Grad::overwrite) B::add_columnwise(ctx, w.bIFGO, proj);
+    parallel_affine<B, S>(ctx, in(w.wIFGOHX, first_input, inputs.rows), inputs, w.bIFGO, proj, mode);
   }
   void step(typename B::context& ctx, const Tensors& w, ConstView<S> h, MatrixView<S> cache,
             MatrixView<S> h_next) const {

@@ -54,9 +54,7 @@ class VanillaRnnCell {
 
   void project_inputs(typename B::context& ctx, const Tensors& w, ConstView<S> inputs, MatrixView<S> proj,
                       Index first_input = 0, Grad mode = Grad::overwrite) const {
-    parallel_gemm<B, S>(ctx, Trans::no, Trans::no, S(1), w.wI.col_block(first_input, inputs.rows), inputs, beta_of<S>(mode),
-            proj);
-    if (mode == Grad::overwrite) B::add_columnwise(ctx, w.bR, proj);
+    parallel_affine<B, S>(ctx, w.wI.col_block(first_input, inputs.rows), inputs, w.bR, proj, mode);
   }
   void step(typename B::context& ctx, const Tensors& w, ConstView<S> h, MatrixView<S> cache,
             MatrixView<S> h_next) const {

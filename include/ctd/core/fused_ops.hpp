@@ -20,7 +20,6 @@
   X(S, sum_squares, (ConstView<S> x), (ctx, x))                                                         \
   X(S, dot, (ConstView<S> x, ConstView<S> y), (ctx, x, x))                                              \
   X(void, add_row_sums, (ConstView<S> x, MatrixView<S> y), (ctx, x, y))                                 \
-  X(void, add_columnwise, (ConstView<S> v, MatrixView<S> y), (ctx, x, y))                               \
   X(void, broadcast_columns, (ConstView<S> v, MatrixView<S> y), (ctx, x, y))                            \
   X(S, masked_mse, (ConstView<S> out, ConstView<S> target, ConstView<S> mask, MatrixView<S> dout),      \
     (ctx, x, x, x, y))                                                                                  \

@@ -4,6 +4,7 @@
 // shards.
 #include <algorithm>
 
+#include "ctd/core/gradient_mode.hpp"
 #include "ctd/core/types.hpp"
 #include "ctd/core/view.hpp"
 
@@ -44,6 +45,21 @@ void parallel_gemm(typename B::context& ctx, Trans ta, Trans tb, S alpha, ConstV
       B::gemm(ctx, ta, tb, alpha, ta == Trans::no ? a.row_block(r0, rk) : a.col_block(r0, rk), b, beta,
               c.row_block(r0, rk));
     });
+}
+
+// y = W x + b, the bias broadcast over y's columns, or y += W x where
+// `mode` accumulates (the bias is in y already): one GEMM per shard of y's
+// columns, each shard's bias broadcast first and the GEMM adding to it, so
+// y is written once, in parallel (no zeroing pass, no serial bias pass).
+template <class B, class S>
+void parallel_affine(typename B::context& ctx, ConstView<S> w, ConstView<S> x, ConstView<S> bias, MatrixView<S> y,
+                     Grad mode = Grad::overwrite) {
+  if (mode == Grad::ignore) return;
+  for_each_shard<B>(ctx, y.cols, [&](Index c0, Index ck) {
+    const auto yk = y.col_block(c0, ck);
+    if (mode == Grad::overwrite) B::broadcast_columns(ctx, bias, yk);
+    B::gemm(ctx, Trans::no, Trans::no, S(1), w, x.col_block(c0, ck), S(1), yk);
+  });
 }
 
 }  // namespace ctd

@@ -108,8 +108,7 @@ class LfadsDecoder {
     const Index nc = con_.state_size(), ng = gen_.state_size(), ii = ii_;
     con_.project_inputs(ctx, w.con, b.factors_prev, b.con_cache.row_block(0, 3 * nc), xenc_rows_, Grad::accumulate);
     con_.step(ctx, w.con, b.con_prev, b.con_cache, b.con);
-    B::gemm(ctx, Trans::no, Trans::no, S(1), w.con_out_w, b.con, S(0), b.co);
-    B::add_columnwise(ctx, w.con_out_b, b.co);
+    parallel_affine<B, S>(ctx, w.con_out_w, b.con, w.con_out_b, b.co);
     ConstView<S> ii_t = b.co.row_block(0, ii);
     if (!b.eps.empty()) {
       B::gaussian_sample(ctx, b.co.row_block(0, ii), b.co.row_block(ii, ii), b.eps, var_min_, b.ii);

@@ -58,8 +58,7 @@ class LfadsEncoder {
     B::multiply(ctx, bwd.col_block(0, batch), ends_mask.row_block(0, e), tape.ends.view().row_block(0, e));
     B::multiply(ctx, fwd.col_block((W - 1) * batch, batch), ends_mask.row_block(e, e),
                 tape.ends.view().row_block(e, e));
-    B::gemm(ctx, Trans::no, Trans::no, S(1), w.gen_ic_w, tape.ends.view(), S(0), tape.ic.view());
-    B::add_columnwise(ctx, w.gen_ic_b, tape.ic.view());
+    parallel_affine<B, S>(ctx, w.gen_ic_w, tape.ends.view(), w.gen_ic_b, tape.ic.view());
   }
 
   // From the cotangents of xenc (overwritten) and of the IC posterior's

@@ -82,9 +82,7 @@ class Lfads {
                        tape.g0.view());
     decoder_.forward(ctx, w_, tape.encoder.xenc.view(), in.ext, tape.g0.view(), T, batch, noise, tape.decoder);
     tape.lograte.resize(config_.readout_dim(), tb);
-    parallel_gemm<B, S>(ctx, Trans::no, Trans::no, S(1), w_.logrates_w, tape.decoder.factor_outputs(), S(0),
-                        tape.lograte.view());
-    B::add_columnwise(ctx, w_.logrates_b, tape.lograte.view());
+    parallel_affine<B, S>(ctx, w_.logrates_w, tape.decoder.factor_outputs(), w_.logrates_b, tape.lograte.view());
 
     LfadsLosses losses;
     losses.kl_scale = tape.kl_scale = kl_scale;

@@ -176,8 +176,7 @@ class LfadsStream {
     const auto ends = ends_.col_block(b0, bk), ic = ic_.col_block(b0, bk);
     B::copy(ctx, shard(bwd_, 0), ends.row_block(0, e));
     B::copy(ctx, ring_block(fwd_, W - 1, b0, bk), ends.row_block(e, e));
-    B::gemm(ctx, Trans::no, Trans::no, S(1), w_.gen_ic_w, ends, S(0), ic);
-    B::add_columnwise(ctx, w_.gen_ic_b, ic);
+    parallel_affine<B, S>(ctx, w_.gen_ic_w, ends, w_.gen_ic_b, ic);
     // The decoder's states before bin 0: h0, g_0 = ic_mean, f_{-1} = 0.
     con_.initial_state(ctx, w_.con, ring_block(con_states_, -1, b0, bk));
     B::copy(ctx, ic.row_block(0, c_.gen_dim), ring_block(gen_states_, -1, b0, bk));
@@ -199,8 +198,7 @@ class LfadsStream {
     decoder_.step(ctx, w_, w_hat_.view(), measured,
                   {ring(con_states_, t - 1), ring(gen_states_, t - 1), ring(factors_, t - 1), {}, {}, con_cache,
                    ring(con_states_, t), ring(co_, t), {}, gen_cache, gen_state, gen_state, factors});
-    B::gemm(ctx, Trans::no, Trans::no, S(1), w_.logrates_w, factors, S(0), lograte);
-    B::add_columnwise(ctx, w_.logrates_b, lograte);
+    parallel_affine<B, S>(ctx, w_.logrates_w, factors, w_.logrates_b, lograte);
     B::exp(ctx, lograte, ring(rates_, t));
   }
 

@@ -89,8 +89,7 @@ class RnnRegressor {
   ConstView<S> forward(typename B::context& ctx, ConstView<S> initial = {}, StateNoise<S> noise = {}) {
     const auto states = sequence_.forward(ctx, w_, x_.view(), initial, steps_, trials_, tape_, noise);
     out_.resize(o_, steps_ * trials_);
-    B::gemm(ctx, Trans::no, Trans::no, S(1), ConstView<S>(wO_), hidden(states), S(0), out_.view());
-    B::add_columnwise(ctx, ConstView<S>(bO_), out_.view());
+    parallel_affine<B, S>(ctx, wO_, hidden(states), bO_, out_.view());
     return out_.view();
   }
   // The states (ns x T*B) of the last forward: block t after input t.
@@ -112,11 +111,12 @@ class RnnRegressor {
     LossParts loss;
     loss.mse = B::masked_mse(ctx, out_.view(), y_.view(), m_.view(), d_out_.view());
     // Readout gradients, one GEMM each over all steps.
-    B::gemm(ctx, Trans::no, Trans::yes, S(1), d_out_.view(), hidden(states()), S(0), gO_);
+    parallel_gemm<B, S>(ctx, Trans::no, Trans::yes, S(1), d_out_.view(), hidden(states()), S(0), gO_);
     B::fill(ctx, gbO_, S(0));
     B::add_row_sums(ctx, d_out_.view(), gbO_);
     if (cell().hidden_size() < state_size()) B::fill(ctx, d_states_.view(), S(0));
-    B::gemm(ctx, Trans::yes, Trans::no, S(1), ConstView<S>(wO_), d_out_.view(), S(0), hidden(d_states_.view()));
+    parallel_gemm<B, S>(ctx, Trans::yes, Trans::no, S(1), ConstView<S>(wO_), d_out_.view(), S(0),
+                        hidden(d_states_.view()));
     sequence_.backward(ctx, w_, x_.view(), tape_, d_states_.view(), {.weights = g_, .weight_mode = Grad::overwrite});
     loss.l2 = add_l2_penalty<B, S>(ctx, params_.values(), params_.grads(), l2);
     return loss;
