@@ -6,7 +6,8 @@
 //   3. eigen-decompositions of those 300 Jacobians (double, eigenvalues,
 //      R sorted and L = pinv(R)^T, as the tutorial's loop);
 //   4. both together (linearize): Jacobians plus eigen-decompositions.
-// Ours and the PyTorch/NumPy reference are timed in the same invocation.
+// Ours, the tutorial's own JAX code (jit-compiled, on this CPU) and the
+// PyTorch/NumPy reference are timed in the same invocation.
 //
 //   bench_fixed_points [--json out.json] [--no-reference]
 #include <cstring>
@@ -52,6 +53,8 @@ int main(int argc, char** argv) {
   rows.push_back({"c fixed-point Adam step", "10000 x 100, float", bench::time_ms([&] { optimizer.step(ctx); }, 3, 60),
                   "torch autograd + Adam", {}, fwd_bwd_flops});
   rows.push_back({"c fixed-point Adam step", "10000 x 100, float", rows.back().ours,
+                  "jax: seed optimize_fp_core_jit", {}, fwd_bwd_flops});
+  rows.push_back({"c fixed-point Adam step", "10000 x 100, float", rows.back().ours,
                   "tutorial, JAX on a 2019 GPU: 200 steps in 0.8 s", 4.0, fwd_bwd_flops});
 
   // 300 points after a few steps, as the reference takes them.
@@ -63,6 +66,8 @@ int main(int argc, char** argv) {
   rows.push_back({"c 300 Jacobians dF/dh", "analytic, batched, float",
                   bench::time_ms([&] { map.jacobians(ctx, pts_dev.view(), x_dev.view(), &J, nullptr, scratch); }, 2, 30),
                   "functorch vmap(jacrev) (seed's form)", {}, 2.0 * n * n * n * points});
+  rows.push_back({"c 300 Jacobians dF/dh", "analytic, batched, float", rows.back().ours,
+                  "jax: seed jit(vmap(jacrev(F)))", {}, 2.0 * n * n * n * points});
   const HostMatrix<double> J64 = J.cast<double>();
   std::vector<EigenDecomposition> eig(points);
   const auto decompose = [&](bool vectors) {
@@ -74,6 +79,10 @@ int main(int argc, char** argv) {
                   "seed loop: eig + argsort + pinv(R)", {}, 0});
   rows.push_back({"c 300 eig (values, R, L)", "Eigen double, threaded", rows.back().ours,
                   "numpy.linalg.eig stacked (300,100,100)", {}, 0});
+  rows.push_back({"c 300 eig (values, R, L)", "Eigen double, threaded", rows.back().ours,
+                  "jax: seed compute_eigenvalue_decomposition", {}, 0});
+  rows.push_back({"c 300 eig (values, R, L)", "Eigen double, threaded", rows.back().ours,
+                  "jax: jit(jnp.linalg.eig) stacked, float32", {}, 0});
   rows.push_back({"c 300 eig (values only)", "Eigen double, threaded", bench::time_ms([&] { decompose(false); }, 1, 10),
                   "numpy.linalg.eig stacked (300,100,100)", {}, 0});
   const HostMatrix<double> pts64 = pts.cast<double>(), x64 = HostMatrix<double>::Zero(u, points);
@@ -82,20 +91,28 @@ int main(int argc, char** argv) {
   rows.push_back({"c 300 Jacobians + eig", "linearize(), R and L",
                   bench::time_ms([&] { linearize(ctx, map, pts64, x64, lin); }, 1, 10),
                   "vmap(jacrev) + seed loop (eig, pinv)", {}, 0});
+  rows.push_back({"c 300 Jacobians + eig", "linearize(), R and L", rows.back().ours,
+                  "jax: vmap(jacrev) + seed loop (eig, pinv)", {}, 0});
 
   if (reference) {
     const auto ref = bench::run_reference("c");
+    const auto jax_ref = bench::run_jax_reference("c,c_eig", 20);
     for (auto& r : rows) {
       if (r.theirs_ms) continue;
+      // A label beginning "jax: " names a row of the JAX reference.
+      const bool jax = r.theirs_label.rfind("jax: ", 0) == 0;
+      const auto& theirs = jax ? jax_ref : ref;
       if (r.workload == "c 300 Jacobians + eig") {
-        const auto jac = bench::reference_ms(ref, "c_fixed_point_300_jacobians", "functorch vmap(jacrev) (seed's form)");
-        const auto loop = bench::reference_ms(ref, "c_fixed_point_300_eig", "seed loop: eig + argsort + pinv(R)");
+        const auto jac = bench::reference_ms(theirs, "c_fixed_point_300_jacobians",
+                                             jax ? "jax: seed jit(vmap(jacrev(F)))" : "functorch vmap(jacrev) (seed's form)");
+        const auto loop = bench::reference_ms(theirs, "c_fixed_point_300_eig",
+                                              jax ? "jax: seed compute_eigenvalue_decomposition" : "seed loop: eig + argsort + pinv(R)");
         if (jac && loop) r.theirs_ms = *jac + *loop;
       } else {
         const std::string workload = r.workload.rfind("c fixed-point Adam", 0) == 0 ? "c_fixed_point_adam_step"
                                      : r.workload.rfind("c 300 Jacobians", 0) == 0 ? "c_fixed_point_300_jacobians"
                                                                                     : "c_fixed_point_300_eig";
-        r.theirs_ms = bench::reference_ms(ref, workload, r.theirs_label);
+        r.theirs_ms = bench::reference_ms(theirs, workload, r.theirs_label);
       }
     }
   }

@@ -1,7 +1,8 @@
 // bench_force — FORCE on the tutorial's problem (SPEC §4; reference workload
 // e): one 300-step training pass (n 500, m 20, RLS every step, P and wO
 // carried from pass to pass) and one pass without learning, ours against
-// NumPy and PyTorch run in the same invocation.
+// the tutorial's own JAX code (its lax.scan form, the faster of the two),
+// NumPy and PyTorch, run in the same invocation.
 //
 //   bench_force [--json FILE] [--no-reference]
 //
@@ -260,6 +261,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   const auto ref = with_reference ? bench::run_reference("e") : std::nullopt;
+  const auto jax_ref = with_reference ? bench::run_jax_reference("e", samples) : std::nullopt;
   // Dense FLOPs per pass as the reference counts them (NOTES.md, workload e).
   const double n = 500, m = 20, u = 1, T = 300;
   const double flops_train = T * (6 * n * n + 6 * n * m + 2 * n * u + 2 * n);
@@ -267,7 +269,11 @@ int main(int argc, char** argv) {
   const std::string train = "e_force_train_pass_300", run = "e_force_run_pass_300";
   const std::string np64 = "numpy float64 (seed-shaped)", np32 = "numpy float32 (seed-shaped)",
                     torch = "torch float32 (seed-shaped)", torch_ip = "torch float32 in-place mv/addr_";
+  const std::string jax = "jax: lax.scan version, float32", jax_label = "JAX, the tutorial's code (lax.scan)";
   std::vector<bench::Row> rows = {
+      {train, "float, 1 thread", tf1.timing, jax_label, bench::reference_ms(jax_ref, train, jax), flops_train},
+      {train, "float, 2 threads", tf2.timing, jax_label, bench::reference_ms(jax_ref, train, jax), flops_train},
+      {run, "float, 1 thread", rf1.timing, jax_label, bench::reference_ms(jax_ref, run, jax), flops_run},
       {train, "float, 1 thread", tf1.timing, np64, bench::reference_ms(ref, train, np64), flops_train},
       {train, "float, 1 thread", tf1.timing, np32, bench::reference_ms(ref, train, np32), flops_train},
       {train, "float, 1 thread", tf1.timing, torch, bench::reference_ms(ref, train, torch), flops_train},

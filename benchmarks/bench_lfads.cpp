@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
     }
   }
   const auto rows = reference && !stream_only ? bench::run_reference("d") : std::nullopt;
+  const auto jax_rows = reference && !stream_only ? bench::run_jax_reference("d", samples) : std::nullopt;
   const LfadsConfig config;
   std::vector<bench::Row> table;
   for (int t : {1, threads}) {
@@ -87,6 +88,9 @@ int main(int argc, char** argv) {
           trainer.adam().update(ctx, params.values(), params.grads());
         },
         3, samples);
+    table.push_back({"d LFADS train step", label, train, "JAX, the tutorial's code",
+                     bench::reference_ms(jax_rows, "d_lfads_train", "jax: seed optimize_lfads_core_jit"),
+                     bench::lfads_flops(config)});
     table.push_back({"d LFADS train step", label, train, "PyTorch hand loop",
                      bench::reference_ms(rows, "d_lfads_train", "hand loops + autograd (seed equations)"),
                      bench::lfads_flops(config)});

@@ -1,9 +1,10 @@
 // Training steps of the integrator (vanilla RNN), decision (GRU) and toy
 // language (GRU, u 12, T 50, state noise) tutorials at their sizes (n 100,
 // B 128, float32): loss, BPTT, clipping and Adam — one iteration of the
-// tutorial's loop — against the PyTorch references (hand-written loop and
-// nn.RNN / nn.GRU; the toy language's hand loop is
-// benchmarks/reference/toy_language_torch.py) run in the same invocation.
+// tutorial's loop — against the tutorials' own JAX code (jit-compiled, on
+// this CPU; the toy language has none) and the PyTorch references
+// (hand-written loop and nn.RNN / nn.GRU; the toy language's hand loop is
+// benchmarks/reference/toy_language_torch.py), run in the same invocation.
 //
 //   bench_training [--json FILE] [--samples N] [--threads T] [--busy-cores C] [--no-reference]
 //
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
   const bench::CompetingLoad load(busy_cores);
   if (load.cores() > 0) fmt::print("a shared machine: {} other process(es) keep a core busy each\n", load.cores());
   const auto rows = reference ? bench::run_reference("a,b") : std::nullopt;
+  const auto jax_rows = reference ? bench::run_jax_reference("a,b", samples) : std::nullopt;
   const auto toy_rows = reference ? bench::run_reference_script("toy_language_torch.py", samples) : std::nullopt;
   Rng review_rng(2);
   const toy_language::ReviewSet reviews = toy_language::random_reviews(review_rng, 1024, toy_T);
@@ -94,6 +96,11 @@ int main(int argc, char** argv) {
         ctx, toy_language::vocabulary_size,
         [&](Rng& rng) { return toy_language::sample_batch<float>(reviews, rng, B); },
         {0.04, 0.99995, 0.9, 0.999, 0.1}, 1e-4f, 0.003f, samples);
+    table.push_back({"a integrator vRNN train step", label, vanilla, "JAX, the tutorial's code",
+                     bench::reference_ms(jax_rows, "a_integrator_vrnn_train", "jax: seed update_w_gc_jit"),
+                     vanilla_flops()});
+    table.push_back({"b decision GRU train step", label, gru, "JAX, the tutorial's code",
+                     bench::reference_ms(jax_rows, "b_gru_decision_train", "jax: seed update_w_gc_jit"), gru_flops()});
     table.push_back({"a integrator vRNN train step", label, vanilla, "PyTorch hand loop",
                      bench::reference_ms(rows, "a_integrator_vrnn_train", "hand loop + autograd"), vanilla_flops()});
     table.push_back({"a integrator vRNN train step", label, vanilla, "torch.nn.RNN",

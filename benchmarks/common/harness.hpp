@@ -1,8 +1,9 @@
 #pragma once
 // What every benchmark shares: timing our code (median of many steps after
-// warm-up), running the PyTorch/NumPy reference of the same workload in the
-// same invocation (../shared/reference/bench_all.py, Debian's python3), and
-// printing ours, theirs and the ratio as a table and as JSON.
+// warm-up), running the references of the same workload in the same
+// invocation — PyTorch/NumPy (../shared/reference/bench_all.py, Debian's
+// python3) and the tutorials' own JAX code (wl_jax.py, a Python with jax) —
+// and printing ours, theirs and the ratio as a table and as JSON.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -121,11 +122,36 @@ inline std::optional<nlohmann::json> run_reference_script(const std::string& scr
                                std::filesystem::temp_directory_path() / ("ctd_reference_" + script + ".json"));
 }
 
+// Runs the tutorials' own JAX code (benchmarks/reference/jax_reference.py
+// over the shared wl_jax.py groups) with the Python named by
+// CTD_JAX_PYTHON (default: python3), which needs jax[cpu] from PyPI; without
+// it, says so and returns nothing, and the benchmark runs the rest.
+inline std::optional<nlohmann::json> run_jax_reference(const std::string& groups, int samples) {
+  const char* python_env = std::getenv("CTD_JAX_PYTHON");
+  const std::string python = python_env ? python_env : "python3";
+  if (std::system(("'" + python + "' -c 'import jax' > /dev/null 2>&1").c_str()) != 0) {
+    fmt::print("JAX reference: {} cannot import jax; set CTD_JAX_PYTHON to a Python with jax[cpu] (the venv "
+               "recipe is in {}/README.md)\n",
+               python, reference_dir().string());
+    return std::nullopt;
+  }
+  return run_reference_command(CTD_BENCH_REFERENCE_SCRIPTS,
+                               "'" + python + "' jax_reference.py --only " + groups + " --samples " +
+                                   std::to_string(samples),
+                               std::filesystem::temp_directory_path() / ("ctd_reference_jax_" + groups + ".json"));
+}
+
+// The median of the reference row of `workload` whose variant is `variant`
+// or, failing that, begins with it (JAX's variants end in their chunk
+// sizes).
 inline std::optional<double> reference_ms(const std::optional<nlohmann::json>& rows,
                                           const std::string& workload, const std::string& variant) {
   if (!rows) return std::nullopt;
   for (const auto& r : *rows)
     if (r["workload"] == workload && r["variant"] == variant) return r["median_ms"].get<double>();
+  for (const auto& r : *rows)
+    if (r["workload"] == workload && r["variant"].get<std::string>().rfind(variant, 0) == 0)
+      return r["median_ms"].get<double>();
   return std::nullopt;
 }
 

@@ -21,6 +21,7 @@
 #include "ctd/core/ar1_kl.hpp"
 #include "ctd/core/backend.hpp"
 #include "ctd/core/error.hpp"
+#include "ctd/core/shards.hpp"
 
 namespace ctd {
 
@@ -126,13 +127,27 @@ struct cpu {
   static void copy_to_host(context&, ConstView<S> src, S* dst) {
     Map<S>(dst, src.rows, src.cols, Eigen::OuterStride<>(std::max<Index>(src.rows, 1))) = map(src);
   }
-  template <class S>
-  static void copy(context&, ConstView<S> src, MatrixView<S> dst) {
-    map(dst) = map(src);
+  // An element-wise pass over the views of one shape (rows x cols):
+  // pass(part) with part(v) the block of any of them a thread takes. A
+  // large pass called outside the threads' shards (a whole T*B block, the
+  // parameter vector) is split over the threads, by columns or, for a
+  // column vector, by rows; a small one, or one inside a shard, runs whole.
+  template <class Pass>
+  static void elementwise(context& ctx, Index rows, Index cols, Pass&& pass) {
+    constexpr Index split_from = Index(1) << 16;  // elements: below, a fork costs more than it saves
+    if (rows * cols < split_from || shards(ctx) == 1) return pass([](auto v) { return v; });
+    if (cols >= shards(ctx))
+      for_each_shard<cpu>(ctx, cols, [&](Index c0, Index ck) { pass([=](auto v) { return v.col_block(c0, ck); }); });
+    else
+      for_each_shard<cpu>(ctx, rows, [&](Index r0, Index rk) { pass([=](auto v) { return v.row_block(r0, rk); }); });
   }
   template <class S>
-  static void fill(context&, MatrixView<S> y, S value) {
-    map(y).setConstant(value);
+  static void copy(context& ctx, ConstView<S> src, MatrixView<S> dst) {
+    elementwise(ctx, dst.rows, dst.cols, [&](auto part) { map(part(dst)) = map(part(src)); });
+  }
+  template <class S>
+  static void fill(context& ctx, MatrixView<S> y, S value) {
+    elementwise(ctx, y.rows, y.cols, [&](auto part) { map(part(y)).setConstant(value); });
   }
   static void synchronize(context&) {}
 
@@ -198,12 +213,12 @@ struct cpu {
     map(a).template selfadjointView<Eigen::Lower>().rankUpdate(map(x).col(0), alpha);
   }
   template <class S>
-  static void axpy(context&, S alpha, ConstView<S> x, MatrixView<S> y) {
-    map(y) += alpha * map(x);
+  static void axpy(context& ctx, S alpha, ConstView<S> x, MatrixView<S> y) {
+    elementwise(ctx, y.rows, y.cols, [&](auto part) { map(part(y)) += alpha * map(part(x)); });
   }
   template <class S>
-  static void scale(context&, S alpha, MatrixView<S> y) {
-    map(y) *= alpha;
+  static void scale(context& ctx, S alpha, MatrixView<S> y) {
+    elementwise(ctx, y.rows, y.cols, [&](auto part) { map(part(y)) *= alpha; });
   }
 
   // ---- reductions and broadcasts ------------------------------------------
@@ -475,6 +490,13 @@ struct cpu {
   }
 
   // ---- LFADS ------------------------------------------------------------------
+  // One column of a dropout mask, from draws first .. first + count - 1.
+  // Its arguments are values, not a lambda's captures: a store through
+  // `out` then cannot alias them, and the loop vectorises.
+  template <class S>
+  static void dropout_column(std::uint64_t seed, std::uint64_t first, Index count, double keep_rate, S kept, S* out) {
+    for (Index i = 0; i < count; ++i) out[i] = uniform_vectorizable(seed, first + std::uint64_t(i)) < keep_rate ? kept : S(0);
+  }
   // mask = Bernoulli(keep_rate) / keep_rate (all ones when keep_rate >= 1),
   // draw i + j * rows of the rng's counter for element (i, j), so a device
   // fill draws the same mask and the columns can be filled in parallel.
@@ -484,16 +506,19 @@ struct cpu {
     const std::uint64_t seed = rng.seed, first = rng.counter;
     const S kept = S(1) / keep_rate;
     parallel_for(ctx, mask.cols, [&](Index j) {
-      for (Index i = 0; i < mask.rows; ++i)
-        mask.data[i + j * mask.ld] =
-            Rng::uniform_at(seed, first + std::uint64_t(i + j * mask.rows)) < double(keep_rate) ? kept : S(0);
+      dropout_column(seed, first + std::uint64_t(j * mask.rows), mask.rows, double(keep_rate), kept,
+                     mask.data + j * mask.ld);
     });
     rng.counter += std::uint64_t(mask.size());
   }
   // y = a * b, element-wise (dropout and its backward).
   template <class S>
-  static void multiply(context&, ConstView<S> a, ConstView<S> b, MatrixView<S> y) {
-    for (Index j = 0; j < y.cols; ++j) col(y, j) = col(a, j) * col(b, j);
+  static void multiply(context& ctx, ConstView<S> a, ConstView<S> b, MatrixView<S> y) {
+    elementwise(ctx, y.rows, y.cols, [&](auto part) {
+      const auto ya = part(a), yb = part(b);
+      const auto yy = part(y);
+      for (Index j = 0; j < yy.cols; ++j) col(yy, j) = col(ya, j) * col(yb, j);
+    });
   }
   template <class S>
   static void exp(context&, ConstView<S> x, MatrixView<S> y) {
