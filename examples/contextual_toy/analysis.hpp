@@ -221,14 +221,20 @@ inline nlohmann::json analyse_toy_network(cpu::context& ctx, const io::Dict& dic
   set_eigenvalues(file, "before_modifier/eigenvalues", eig.values);
   // The integration mode: the eigenvalue nearest 1. The "not" pair: the
   // complex pair the not4 deflection weighs most on; the "very" mode: the
-  // real mode (not the integration mode) the very1 deflection weighs most on.
+  // fast real mode (decaying by e within one step, |lambda| < 1/e, as very1
+  // acts on the next word alone) the very1 deflection weighs most on, or,
+  // in a network with no fast real mode (an untrained one), the real mode
+  // besides the integration mode it weighs most on.
   Index integration = 0;
   for (Index i = 0; i < eig.values.size(); ++i)
     if (std::abs(eig.values(i) - 1.0) < std::abs(eig.values(integration) - 1.0)) integration = i;
   const auto not_groups = groups_by_weight(eig, d_not), very_groups = groups_by_weight(eig, d_very);
   const auto not_pair = first_group(not_groups, [](const auto& g) { return g.size() == 2; }, "complex pair");
-  const auto very_mode = first_group(
-      very_groups, [&](const auto& g) { return g.size() == 1 && g[0] != integration; }, "real mode besides the integration mode");
+  const auto real_mode = [&](const auto& g) { return g.size() == 1 && g[0] != integration; };
+  const auto fast_mode = [&](const auto& g) { return real_mode(g) && std::abs(eig.values(g[0])) < std::exp(-1.0); };
+  const bool very_mode_is_fast = std::any_of(very_groups.begin(), very_groups.end(), fast_mode);
+  const auto very_mode = very_mode_is_fast ? first_group(very_groups, fast_mode, "fast real mode")
+                                           : first_group(very_groups, real_mode, "real mode besides the integration mode");
   const auto modes_json = [&](Index i) {
     return nlohmann::json{{"index", i}, {"eigenvalue", complex_json(eig.values(i))}, {"magnitude", std::abs(eig.values(i))}};
   };
@@ -240,6 +246,7 @@ inline nlohmann::json analyse_toy_network(cpu::context& ctx, const io::Dict& dic
                                              : nlohmann::json()},
       {"not_pair_rotation_per_step_degrees", std::abs(std::arg(eig.values(not_pair[0]))) * 180.0 / std::numbers::pi},
       {"very_mode", modes_json(very_mode[0])},
+      {"very_mode_is_fast", very_mode_is_fast},
       {"largest_magnitudes", [&] {
          nlohmann::json top = nlohmann::json::array();
          for (Index i = 0; i < std::min<Index>(8, eig.values.size()); ++i) top.push_back(complex_json(eig.values(i)));
