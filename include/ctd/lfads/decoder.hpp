@@ -54,6 +54,11 @@ class LfadsDecoder {
       : xenc_rows_(c.controller_encoding_dim()), ii_(c.ii_dim), var_min_(S(c.var_min)),
         con_(c.con_dim, c.controller_encoding_dim() + c.factors_dim), gen_(c.gen_dim, c.ii_dim + c.ext_input_dim) {}
 
+  // The controller's and the generator's cells, for a caller that projects
+  // their hoisted inputs itself (the streaming decoder).
+  const Cell& controller() const { return con_; }
+  const Cell& generator() const { return gen_; }
+
   // xenc (controller encoding x T*B), the measured inputs ext (ext x T*B;
   // no rows: none) and g0 (gen x B) -> the tape's factors, co, states.
   void forward(typename B::context& ctx, const LfadsTensors<B, S>& w, ConstView<S> xenc, ConstView<S> ext,

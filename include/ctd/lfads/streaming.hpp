@@ -41,8 +41,7 @@ class LfadsStream {
   LfadsStream(typename B::context& ctx, const Lfads<B, S>& model, Index trials = 1)
       : c_(model.config()), n_(trials), window_(c_.ic_window), ring_(std::max<Index>(c_.ic_window, 2)),
         w_(bind_lfads_values(model.parameters())), enc_fwd_(c_.enc_dim, c_.data_dim),
-        enc_bwd_(c_.enc_dim, c_.data_dim), con_(c_.con_dim, c_.enc_dim + c_.factors_dim),
-        gen_(c_.gen_dim, c_.ii_dim + c_.ext_input_dim), decoder_(c_) {
+        enc_bwd_(c_.enc_dim, c_.data_dim), decoder_(c_) {
     require(c_.causal,
             "LfadsStream: the model is not causal (LfadsConfig::causal): its controller reads the backward "
             "encoder, which needs the whole trial before the first bin");
@@ -60,10 +59,10 @@ class LfadsStream {
     ends_.resize(2 * e, n_);
     ic_.resize(2 * ng, n_);
     con_states_.resize(nc, R * n_);
-    con_cache_.resize(con_.cache_rows(), n_);
+    con_cache_.resize(decoder_.controller().cache_rows(), n_);
     co_.resize(2 * c_.ii_dim, R * n_);
     gen_states_.resize(ng, R * n_);
-    gen_cache_.resize(gen_.cache_rows(), n_);
+    gen_cache_.resize(decoder_.generator().cache_rows(), n_);
     factors_.resize(c_.factors_dim, R * n_);
     lograte_.resize(c_.readout_dim(), R * n_);
     rates_.resize(c_.readout_dim(), R * n_);
@@ -178,7 +177,7 @@ class LfadsStream {
     B::copy(ctx, ring_block(fwd_, W - 1, b0, bk), ends.row_block(e, e));
     parallel_affine<B, S>(ctx, w_.gen_ic_w, ends, w_.gen_ic_b, ic);
     // The decoder's states before bin 0: h0, g_0 = ic_mean, f_{-1} = 0.
-    con_.initial_state(ctx, w_.con, ring_block(con_states_, -1, b0, bk));
+    decoder_.controller().initial_state(ctx, w_.con, ring_block(con_states_, -1, b0, bk));
     B::copy(ctx, ic.row_block(0, c_.gen_dim), ring_block(gen_states_, -1, b0, bk));
     B::fill(ctx, ring_block(factors_, -1, b0, bk), S(0));
     for (Index k = 0; k < W; ++k)
@@ -191,9 +190,10 @@ class LfadsStream {
   void decode(typename B::context& ctx, Index t, ConstView<S> xenc, ConstView<S> ext, Index b0, Index bk) {
     const auto ring = [&](Matrix<B, S>& m, Index bin) { return ring_block(m, bin, b0, bk); };
     const auto con_cache = con_cache_.col_block(b0, bk), gen_cache = gen_cache_.col_block(b0, bk);
-    con_.project_inputs(ctx, w_.con, xenc, con_cache.row_block(0, con_.projection_rows()));
+    const Cell &con = decoder_.controller(), &gen = decoder_.generator();
+    con.project_inputs(ctx, w_.con, xenc, con_cache.row_block(0, con.projection_rows()));
     const bool measured = c_.ext_input_dim > 0;
-    if (measured) gen_.project_inputs(ctx, w_.gen, ext, gen_cache.row_block(0, gen_.projection_rows()), c_.ii_dim);
+    if (measured) gen.project_inputs(ctx, w_.gen, ext, gen_cache.row_block(0, gen.projection_rows()), c_.ii_dim);
     const auto gen_state = ring(gen_states_, t), factors = ring(factors_, t), lograte = ring(lograte_, t);
     decoder_.step(ctx, w_, w_hat_.view(), measured,
                   {ring(con_states_, t - 1), ring(gen_states_, t - 1), ring(factors_, t - 1), {}, {}, con_cache,
@@ -218,7 +218,7 @@ class LfadsStream {
   LfadsConfig c_;
   Index n_, window_, ring_;
   LfadsTensors<B, S> w_;
-  Cell enc_fwd_, enc_bwd_, con_, gen_;
+  Cell enc_fwd_, enc_bwd_;
   LfadsDecoder<B, S> decoder_;
   // The IC window's inputs (W bins); rings of max(W, 2) bins, bin t in
   // block t mod that, the state before bin 0 in the last block.
