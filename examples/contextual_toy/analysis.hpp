@@ -14,19 +14,21 @@
 //   4. the modifiers' deflections (the state after the modifier less the
 //      state after a noise word) in the eigenmodes: the angles to each
 //      mode's left eigenvectors, and the share of the modifier's effect
-//      that goes when modes are taken out of the deflection.
+//      that goes when modes are taken out of the deflection (for not4 also
+//      over its four-word window, the state running on under input 0).
 // Everything goes to analysis.h5 and the returned JSON (summary.json).
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <complex>
 #include <filesystem>
+#include <limits>
 #include <numbers>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <fmt/core.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "common/cli.hpp"
@@ -235,6 +237,7 @@ inline nlohmann::json analyse_toy_network(cpu::context& ctx, const io::Dict& dic
   const bool very_mode_is_fast = std::any_of(very_groups.begin(), very_groups.end(), fast_mode);
   const auto very_mode = very_mode_is_fast ? first_group(very_groups, fast_mode, "fast real mode")
                                            : first_group(very_groups, real_mode, "real mode besides the integration mode");
+  const auto rotation_degrees = [&](Index i) { return std::abs(std::arg(eig.values(i))) * 180.0 / std::numbers::pi; };
   const auto modes_json = [&](Index i) {
     return nlohmann::json{{"index", i}, {"eigenvalue", complex_json(eig.values(i))}, {"magnitude", std::abs(eig.values(i))}};
   };
@@ -244,7 +247,7 @@ inline nlohmann::json analyse_toy_network(cpu::context& ctx, const io::Dict& dic
       {"not_pair_steps_to_decay_by_e", std::abs(eig.values(not_pair[0])) < 1
                                              ? nlohmann::json(-1.0 / std::log(std::abs(eig.values(not_pair[0]))))
                                              : nlohmann::json()},
-      {"not_pair_rotation_per_step_degrees", std::abs(std::arg(eig.values(not_pair[0]))) * 180.0 / std::numbers::pi},
+      {"not_pair_rotation_per_step_degrees", rotation_degrees(not_pair[0])},
       {"very_mode", modes_json(very_mode[0])},
       {"very_mode_is_fast", very_mode_is_fast},
       {"largest_magnitudes", [&] {
@@ -300,44 +303,84 @@ inline nlohmann::json analyse_toy_network(cpu::context& ctx, const io::Dict& dic
   };
   result["angles_degrees"] = {{"not4_deflection", angle_json(d_not)}, {"very1_deflection", angle_json(d_very)}};
 
-  // The share of a modifier's effect on the next valence word left when
-  // `modes` are taken out of its deflection d: with e_w the effect's change
-  // for word w with d and e'_w with d less the modes, the least-squares
-  // share over the four words, sum e'_w e_w / sum e_w^2 (a modifier that
-  // changes nothing has no share to take).
-  const auto remaining = [&](const Eigen::VectorXd& d, const std::vector<Index>& modes) {
+  // The share of a modifier's effect left when `modes` are taken out of its
+  // deflection d, over the first `words` valence words after it: with e_kw
+  // the change that d makes to word w's effect k steps of input 0 after
+  // the modifier, and e'_kw the change with d less the modes, the
+  // least-squares share sum e'_kw e_kw / sum e_kw^2 (a modifier that changes
+  // nothing has no share to take). very1 acts on one word, not4 on four.
+  const auto remaining = [&](const Eigen::VectorXd& d, const std::vector<Index>& modes, Index words) {
+    Eigen::VectorXd on_line = line, full = line + d, kept = line + remove_modes(eig, d, modes);
     double num = 0, den = 0;
-    for (const char* name : valence_words) {
-      const Index word = lang::word_index(name);
-      const double base = response.effect(line, word);
-      const double full_change = response.effect(line + d, word) - base;
-      num += (response.effect(line + remove_modes(eig, d, modes), word) - base) * full_change;
-      den += full_change * full_change;
+    for (Index k = 0; k < words; ++k) {
+      if (k > 0) {
+        on_line = response.F(on_line, -1);
+        full = response.F(full, -1);
+        kept = response.F(kept, -1);
+      }
+      for (const char* name : valence_words) {
+        const Index word = lang::word_index(name);
+        const double base = response.effect(on_line, word);
+        const double full_change = response.effect(full, word) - base;
+        num += (response.effect(kept, word) - base) * full_change;
+        den += full_change * full_change;
+      }
     }
     require(den > 1e-12, "contextual analysis: the modifier changes no valence word's effect (is the network trained?)");
     return num / den;
   };
+  constexpr Index not_words = 4;
   const auto cumulative = [&](const Eigen::VectorXd& d, const std::vector<std::vector<Index>>& order) {
-    std::vector<double> curve{remaining(d, {})};
+    std::vector<double> curve{remaining(d, {}, 1)};
     std::vector<Index> removed;
     for (const auto& g : order) {
       removed.insert(removed.end(), g.begin(), g.end());
-      curve.push_back(remaining(d, removed));
+      curve.push_back(remaining(d, removed, 1));
     }
     return curve;
   };
   const std::vector<double> curve_not = cumulative(d_not, not_groups), curve_very = cumulative(d_very, very_groups);
   file.set("deletion/not4_remaining", vector_array(curve_not));
   file.set("deletion/very1_remaining", vector_array(curve_very));
-  const double not_removed = 1 - remaining(d_not, not_pair), very_removed = 1 - remaining(d_very, very_mode);
+  // not4's window: good1's effect k = 0..5 steps of input 0 after not4 and
+  // after a noise word, and the complex pair whose removal takes the most
+  // of not4's effect over its four words (the spectrum has one: not_pair).
+  std::vector<double> good_after_not, good_on_line;
+  Eigen::VectorXd after_not = line + d_not, on_line = line;
+  for (Index k = 0; k <= not_words + 1; ++k) {
+    good_after_not.push_back(response.effect(after_not, lang::word_index("good1")));
+    good_on_line.push_back(response.effect(on_line, lang::word_index("good1")));
+    after_not = response.F(after_not, -1);
+    on_line = response.F(on_line, -1);
+  }
+  file.set("not4_window/good1_effect_after_not4", vector_array(good_after_not));
+  file.set("not4_window/good1_effect_on_line", vector_array(good_on_line));
+  std::vector<Index> window_pair;
+  double window_pair_removed = -std::numeric_limits<double>::infinity();
+  for (const auto& g : groups)
+    if (g.size() == 2)
+      if (const double removed = 1 - remaining(d_not, g, not_words); removed > window_pair_removed) {
+        window_pair = g;
+        window_pair_removed = removed;
+      }
+  const double not_removed = 1 - remaining(d_not, not_pair, 1), very_removed = 1 - remaining(d_very, very_mode, 1);
   result["perturbation"] = {{"not4_effect_removed_by_complex_pair", not_removed},
                             {"very1_amplification_removed_by_fast_real_mode", very_removed},
-                            {"not4_effect_removed_by_integration_mode", 1 - remaining(d_not, {integration})},
-                            {"very1_amplification_removed_by_integration_mode", 1 - remaining(d_very, {integration})}};
+                            {"not4_effect_removed_by_integration_mode", 1 - remaining(d_not, {integration}, 1)},
+                            {"very1_amplification_removed_by_integration_mode", 1 - remaining(d_very, {integration}, 1)},
+                            {"not4_window_effect_removed_by_complex_pair", 1 - remaining(d_not, not_pair, not_words)}};
+  result["not4_window"] = {{"good1_effect_after_not4", good_after_not},
+                           {"good1_effect_on_line", good_on_line},
+                           {"pair_removing_most", modes_json(window_pair[0])},
+                           {"pair_removing_most_rotation_per_step_degrees", rotation_degrees(window_pair[0])},
+                           {"pair_removing_most_share_removed", window_pair_removed}};
   fmt::print("removing the complex pair {:.3f}{:+.3f}i removes {:.1f}% of the not4 effect; removing the real mode "
              "{:.3f} removes {:.1f}% of the very1 amplification\n",
              eig.values(not_pair[0]).real(), std::abs(eig.values(not_pair[0]).imag()), 100 * not_removed,
              eig.values(very_mode[0]).real(), 100 * very_removed);
+  fmt::print("good1's effect 0..{} words after not4 (input 0): {:.2f}", not_words + 1, fmt::join(good_after_not, " "));
+  fmt::print("; over not4's four words, removing the pair {:.3f}{:+.3f}i removes the most: {:.1f}%\n",
+             eig.values(window_pair[0]).real(), std::abs(eig.values(window_pair[0]).imag()), 100 * window_pair_removed);
 
   // The spectrum at h0 before and after training.
   set_eigenvalues(file, "h0/trained_eigenvalues", eigenvalues_at_h0(ctx, dict));

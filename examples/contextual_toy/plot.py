@@ -11,6 +11,7 @@ spectrum_modifier.png    spectrum before the modifier, the not4 pair and very1 m
 linear_vs_full.png       input-Jacobian prediction against the full one-step effect
 angles.png               angles between the modifiers' deflections and each mode
 deletion.png             share of each modifier's effect left as modes are removed
+not4_window.png          good1's effect each word after not4 (input 0), against after a noise word
 """
 import json
 import os
@@ -135,3 +136,14 @@ with h5py.File(os.path.join(folder, "analysis.h5"), "r") as f:
     ax.set_xlim(0, 20)
     ax.legend()
     pc.save(fig, folder, "deletion.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, label in [("not4_window/good1_effect_after_not4", "after not4"),
+                       ("not4_window/good1_effect_on_line", "after a noise word")]:
+        ax.plot(f[key][...], "o-", label=label)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.axvspan(-0.5, 3.5, color="C3", alpha=0.1, label="not4's window")
+    ax.set_xlabel("words of input 0 before good1")
+    ax.set_ylabel("good1's one-step effect on the readout")
+    ax.legend()
+    pc.save(fig, folder, "not4_window.png")
