@@ -309,23 +309,24 @@ inline nlohmann::json analyse_toy_network(cpu::context& ctx, const io::Dict& dic
   // the modifier, and e'_kw the change with d less the modes, the
   // least-squares share sum e'_kw e_kw / sum e_kw^2 (a modifier that changes
   // nothing has no share to take). very1 acts on one word, not4 on four.
+  // h and the states after each of the next steps - 1 inputs 0.
+  const auto input0_states = [&](const Eigen::VectorXd& h, Index steps) {
+    std::vector<Eigen::VectorXd> states{h};
+    while (Index(states.size()) < steps) states.push_back(response.F(states.back(), -1));
+    return states;
+  };
   const auto remaining = [&](const Eigen::VectorXd& d, const std::vector<Index>& modes, Index words) {
-    Eigen::VectorXd on_line = line, full = line + d, kept = line + remove_modes(eig, d, modes);
+    const auto on_line = input0_states(line, words), full = input0_states(line + d, words),
+               kept = input0_states(line + remove_modes(eig, d, modes), words);
     double num = 0, den = 0;
-    for (Index k = 0; k < words; ++k) {
-      if (k > 0) {
-        on_line = response.F(on_line, -1);
-        full = response.F(full, -1);
-        kept = response.F(kept, -1);
-      }
+    for (Index k = 0; k < words; ++k)
       for (const char* name : valence_words) {
         const Index word = lang::word_index(name);
-        const double base = response.effect(on_line, word);
-        const double full_change = response.effect(full, word) - base;
-        num += (response.effect(kept, word) - base) * full_change;
+        const double base = response.effect(on_line[std::size_t(k)], word);
+        const double full_change = response.effect(full[std::size_t(k)], word) - base;
+        num += (response.effect(kept[std::size_t(k)], word) - base) * full_change;
         den += full_change * full_change;
       }
-    }
     require(den > 1e-12, "contextual analysis: the modifier changes no valence word's effect (is the network trained?)");
     return num / den;
   };
@@ -346,13 +347,10 @@ inline nlohmann::json analyse_toy_network(cpu::context& ctx, const io::Dict& dic
   // after a noise word, and the complex pair whose removal takes the most
   // of not4's effect over its four words (the spectrum has one: not_pair).
   std::vector<double> good_after_not, good_on_line;
-  Eigen::VectorXd after_not = line + d_not, on_line = line;
-  for (Index k = 0; k <= not_words + 1; ++k) {
-    good_after_not.push_back(response.effect(after_not, lang::word_index("good1")));
-    good_on_line.push_back(response.effect(on_line, lang::word_index("good1")));
-    after_not = response.F(after_not, -1);
-    on_line = response.F(on_line, -1);
-  }
+  for (const auto& h : input0_states(line + d_not, not_words + 2))
+    good_after_not.push_back(response.effect(h, lang::word_index("good1")));
+  for (const auto& h : input0_states(line, not_words + 2))
+    good_on_line.push_back(response.effect(h, lang::word_index("good1")));
   file.set("not4_window/good1_effect_after_not4", vector_array(good_after_not));
   file.set("not4_window/good1_effect_on_line", vector_array(good_on_line));
   std::vector<Index> window_pair;
