@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   // 300 points after a few steps, as the reference takes them.
   const HostMatrix<float> pts = optimizer.points(ctx).leftCols(points);
   const Matrix<cpu, float> pts_dev = upload<cpu, float>(ctx, pts);
-  const Matrix<cpu, float> x_dev(u, points);
+  const Matrix<cpu, float> x_dev = upload<cpu, float>(ctx, HostMatrix<float>::Zero(u, points));
   HostMatrix<float> J;
   Scratch<cpu, float> scratch;  // the Jacobians' temporaries, reused by every call
   rows.push_back({"c 300 Jacobians dF/dh", "analytic, batched, float",
@@ -68,22 +68,21 @@ int main(int argc, char** argv) {
                   "functorch vmap(jacrev) (seed's form)", {}, 2.0 * n * n * n * points});
   rows.push_back({"c 300 Jacobians dF/dh", "analytic, batched, float", rows.back().ours,
                   "jax: seed jit(vmap(jacrev(F)))", {}, 2.0 * n * n * n * points});
-  const HostMatrix<double> J64 = J.cast<double>();
   std::vector<EigenDecomposition> eig(points);
   const auto decompose = [&](bool vectors) {
     parallel_points(points, "bench", [&](Index p) {
-      eig[std::size_t(p)] = eigen_decomposition(J64.middleCols(p * n, n), EigenOrder::real_part, vectors);
+      eig[std::size_t(p)] = eigen_decomposition(J.middleCols(p * n, n), EigenOrder::real_part, vectors);
     });
   };
-  rows.push_back({"c 300 eig (values, R, L)", "Eigen double, threaded", bench::time_ms([&] { decompose(true); }, 1, 10),
+  rows.push_back({"c 300 eig (values, R, L)", "Eigen float, threaded", bench::time_ms([&] { decompose(true); }, 1, 10),
                   "seed loop: eig + argsort + pinv(R)", {}, 0});
-  rows.push_back({"c 300 eig (values, R, L)", "Eigen double, threaded", rows.back().ours,
+  rows.push_back({"c 300 eig (values, R, L)", "Eigen float, threaded", rows.back().ours,
                   "numpy.linalg.eig stacked (300,100,100)", {}, 0});
-  rows.push_back({"c 300 eig (values, R, L)", "Eigen double, threaded", rows.back().ours,
+  rows.push_back({"c 300 eig (values, R, L)", "Eigen float, threaded", rows.back().ours,
                   "jax: seed compute_eigenvalue_decomposition", {}, 0});
-  rows.push_back({"c 300 eig (values, R, L)", "Eigen double, threaded", rows.back().ours,
+  rows.push_back({"c 300 eig (values, R, L)", "Eigen float, threaded", rows.back().ours,
                   "jax: jit(jnp.linalg.eig) stacked, float32", {}, 0});
-  rows.push_back({"c 300 eig (values only)", "Eigen double, threaded", bench::time_ms([&] { decompose(false); }, 1, 10),
+  rows.push_back({"c 300 eig (values only)", "Eigen float, threaded", bench::time_ms([&] { decompose(false); }, 1, 10),
                   "numpy.linalg.eig stacked (300,100,100)", {}, 0});
   const HostMatrix<double> pts64 = pts.cast<double>(), x64 = HostMatrix<double>::Zero(u, points);
   LinearizeOptions lin;

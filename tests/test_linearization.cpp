@@ -36,6 +36,19 @@ TEST_CASE("eigen-decomposition: sorted, and R diag(lambda) L^T reconstructs J", 
   CHECK((values_only.values - eigen_decomposition(J).values).cwiseAbs().maxCoeff() < 1e-12);
 }
 
+TEST_CASE("eigen-decomposition of a float matrix: in float, agreeing with double to float precision",
+          "[fixed_points]") {
+  Rng rng(11);
+  const Mat J = random_normal<double>(rng, 40, 40, 0.2);
+  const EigenDecomposition d = eigen_decomposition(J, EigenOrder::magnitude);
+  const EigenDecomposition f = eigen_decomposition(Eigen::MatrixXf(J.cast<float>()), EigenOrder::magnitude);
+  CHECK((f.values - d.values).cwiseAbs().maxCoeff() < 1e-5);
+  CHECK(f.values.imag().cwiseAbs().maxCoeff() > 0.1);  // complex pairs are covered
+  const Eigen::MatrixXcd rebuilt = f.right * f.values.asDiagonal() * f.left.transpose();
+  CHECK((rebuilt - J.cast<std::complex<double>>()).cwiseAbs().maxCoeff() < 1e-5);
+  CHECK((f.left.transpose() * f.right - Eigen::MatrixXcd::Identity(40, 40)).cwiseAbs().maxCoeff() < 1e-4);
+}
+
 TEST_CASE("stability of a fixed point of a discrete-time map", "[fixed_points]") {
   using C = std::complex<double>;
   const auto classify = [](std::vector<C> v) {
