@@ -49,6 +49,16 @@ TEST_CASE("eigen-decomposition of a float matrix: in float, agreeing with double
   CHECK((f.left.transpose() * f.right - Eigen::MatrixXcd::Identity(40, 40)).cwiseAbs().maxCoeff() < 1e-4);
 }
 
+TEST_CASE("eigen-decomposition of a defective matrix: finite vectors from the pseudo-inverse", "[fixed_points]") {
+  const Mat J = (Mat(3, 3) << 0.9, 1.0, 0.0, 0.0, 0.9, 0.0, 0.0, 0.0, 0.2).finished();  // a Jordan block
+  const EigenDecomposition e = eigen_decomposition(J);
+  CHECK(std::abs(e.values(0) - 0.9) < 1e-6);
+  CHECK(std::abs(e.values(2) - 0.2) < 1e-12);
+  CHECK(e.right.allFinite());
+  CHECK(e.left.cwiseAbs().maxCoeff() < 10.0);  // an inverse of the parallel vectors would be ~1e15
+  CHECK(std::abs(e.left.col(2).dot(e.right.col(2)) - 1.0) < 1e-12);  // the simple mode keeps L^T R = 1
+}
+
 TEST_CASE("stability of a fixed point of a discrete-time map", "[fixed_points]") {
   using C = std::complex<double>;
   const auto classify = [](std::vector<C> v) {

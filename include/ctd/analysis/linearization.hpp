@@ -34,9 +34,10 @@ struct EigenDecomposition {
 // pair a +- ib takes two columns v_re, v_im of V (and D's 2x2 block says
 // which): R's columns are (v_re +- i v_im) / nu, nu the complex column's
 // norm, as EigenSolver::eigenvectors() makes them, so R = V M N^-1 and
-// L^T = N M^-1 pinv(V) with M^-1's pair block [1 -i; 1 i] / 2. The real
-// pseudo-inverse costs a third of the complex one, the same L for an
-// invertible V.
+// L^T = N M^-1 pinv(V) with M^-1's pair block [1 -i; 1 i] / 2: real work
+// only. pinv(V) is V's LU inverse (a fifth of the pseudo-inverse's cost)
+// unless V is singular to working precision — a defective J, whose
+// eigenvectors come out parallel — where the inverse would be ~1/eps.
 template <class Solver>
 auto eigenvectors_from_real_form(const Solver& solver) {
   using T = typename Solver::RealScalar;
@@ -44,7 +45,10 @@ auto eigenvectors_from_real_form(const Solver& solver) {
   using Complex = Eigen::Matrix<std::complex<T>, Eigen::Dynamic, Eigen::Dynamic>;
   const auto& V = solver.pseudoEigenvectors();
   const Real D = solver.pseudoEigenvalueMatrix();
-  const Real W = V.completeOrthogonalDecomposition().pseudoInverse();
+  const Eigen::PartialPivLU<Real> lu(V);
+  const Real W = lu.rcond() > std::sqrt(Eigen::NumTraits<T>::epsilon())
+                     ? Real(lu.inverse())
+                     : Real(V.completeOrthogonalDecomposition().pseudoInverse());
   const Index n = V.cols();
   const std::complex<T> i(0, 1);
   Complex R(n, n), Lt(n, n);
