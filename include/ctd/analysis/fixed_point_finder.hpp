@@ -122,22 +122,27 @@ class FixedPointOptimizer {
     h_ = upload<B, S>(ctx, start);
     x_ = upload<B, S>(ctx, inputs_per_point(inputs, map.input_size(), N_));
     residual_.resize(n_, N_);
-    grad_.resize(n_, N_);
     speeds_.resize(1, N_);
-    // One chunk's workspace per shard, reused for every chunk the shard
-    // takes, so it stays in that core's cache.
+    // One chunk's workspace and gradient per shard, reused for every chunk
+    // the shard takes, so they stay in that core's cache.
     workers_ = std::min(B::shards(ctx), (N_ + chunk_ - 1) / chunk_);
     workspace_.resize(map.workspace_rows(), chunk_ * workers_);
+    grad_.resize(n_, chunk_ * workers_);
   }
 
+  // Adam moves each chunk's points while they and their gradient are in
+  // the worker's cache, instead of in a pass over all points after.
   void step(typename B::context& ctx) {
-    for_each_chunk(ctx, [&](MatrixView<S> workspace, Index first, Index count) {
+    for_each_chunk(ctx, [&](Index slot, Index first, Index count) {
+      const auto workspace = workspace_.col_block(slot, count), grad = grad_.col_block(slot, count);
       update_residual(ctx, workspace, first, count);
-      const auto residual = residual_.col_block(first, count), grad = grad_.col_block(first, count);
+      const auto residual = residual_.col_block(first, count);
       map_.state_vjp(ctx, h_.col_block(first, count), workspace, residual, grad);
       B::axpy(ctx, S(-1), residual, grad);
+      adam_.update_block(ctx, MatrixView<S>(h_.data() + n_ * first, n_ * count, 1),
+                         ConstView<S>(grad.data, n_ * count, 1), n_ * first);
     });
-    adam_.update(ctx, MatrixView<S>(h_.data(), n_ * N_, 1), ConstView<S>(grad_.data(), n_ * N_, 1));
+    adam_.advance();
   }
   Index steps() const { return adam_.step(); }
   double learning_rate() const { return adam_.options().learning_rate(adam_.step()); }
@@ -145,16 +150,16 @@ class FixedPointOptimizer {
   // Mean speed of the current points.
   double mean_speed(typename B::context& ctx) {
     std::vector<double> sums(std::size_t(N_ / chunk_ + 1), 0.0);
-    for_each_chunk(ctx, [&](MatrixView<S> workspace, Index first, Index count) {
-      update_residual(ctx, workspace, first, count);
+    for_each_chunk(ctx, [&](Index slot, Index first, Index count) {
+      update_residual(ctx, workspace_.col_block(slot, count), first, count);
       sums[std::size_t(first / chunk_)] = double(B::sum_squares(ctx, residual_.col_block(first, count)));
     });
     return std::accumulate(sums.begin(), sums.end(), 0.0) / (scale() * scale() * double(n_) * double(N_));
   }
   // Speed of every current point.
   std::vector<double> speeds(typename B::context& ctx) {
-    for_each_chunk(ctx, [&](MatrixView<S> workspace, Index first, Index count) {
-      update_residual(ctx, workspace, first, count);
+    for_each_chunk(ctx, [&](Index slot, Index first, Index count) {
+      update_residual(ctx, workspace_.col_block(slot, count), first, count);
       B::column_sum_squares(ctx, residual_.col_block(first, count), speeds_.col_block(first, count));
     });
     const HostMatrix<S> sums = download<B, S>(ctx, speeds_.view());
@@ -174,15 +179,16 @@ class FixedPointOptimizer {
     return chunk > 0 ? std::min(chunk, points) : points;
   }
   double scale() const { return 2.0 / (double(n_) * double(N_)); }
-  // f(workspace, first, count) for every chunk, the chunks dealt out to
-  // the backend's shards, each with its own workspace.
+  // f(slot, first, count) for every chunk, the chunks dealt out to the
+  // backend's shards; slot is the first column of the shard's own part of
+  // workspace_ and grad_.
   template <class F>
   void for_each_chunk(typename B::context& ctx, F&& f) {
     const Index chunks = (N_ + chunk_ - 1) / chunk_;
     B::parallel_for(ctx, workers_, [&](Index k) {
       for (Index c = k; c < chunks; c += workers_) {
         const Index first = c * chunk_, count = std::min(chunk_, N_ - first);
-        f(workspace_.col_block(k * chunk_, count), first, count);
+        f(k * chunk_, first, count);
       }
     });
   }

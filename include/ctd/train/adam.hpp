@@ -31,10 +31,18 @@ class Adam {
 
   // x -= lr(i) * mhat / (sqrt(vhat) + eps); advances the step counter.
   void update(typename B::context& ctx, MatrixView<S> x, ConstView<S> g) {
-    B::adam_update(ctx, x, g, m_.view(), v_.view(), S(options_.learning_rate(step_)),
-                   S(options_.b1), S(options_.b2), S(options_.eps), step_);
-    ++step_;
+    update_block(ctx, x, g, 0);
+    advance();
   }
+  // The same step on entries [first, first + x.rows) of the flat buffer
+  // (x and g columns), without advancing: for a caller that updates its
+  // parameters block by block while each block is still in cache, then
+  // calls advance() once.
+  void update_block(typename B::context& ctx, MatrixView<S> x, ConstView<S> g, Index first) {
+    B::adam_update(ctx, x, g, m_.view().row_block(first, x.rows), v_.view().row_block(first, x.rows),
+                   S(options_.learning_rate(step_)), S(options_.b1), S(options_.b2), S(options_.eps), step_);
+  }
+  void advance() { ++step_; }
 
   const AdamOptions& options() const { return options_; }
   Index step() const { return step_; }
