@@ -9,7 +9,10 @@
 // Ours, the tutorial's own JAX code (jit-compiled, on this CPU) and the
 // PyTorch/NumPy reference are timed in the same invocation.
 //
-//   bench_fixed_points [--json out.json] [--no-reference]
+//   bench_fixed_points [--json out.json] [--busy-cores C] [--no-reference]
+//
+// --busy-cores C: C other processes keep a core busy each for the whole
+// run, as in bench_training.
 #include <cstring>
 #include <string>
 #include <vector>
@@ -29,12 +32,20 @@ using namespace ctd;
 int main(int argc, char** argv) {
   std::string json;
   bool reference = true;
+  int busy_cores = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc)
       json = argv[++i];
     else if (!std::strcmp(argv[i], "--no-reference"))
       reference = false;
+    else if (!std::strcmp(argv[i], "--busy-cores") && i + 1 < argc)
+      busy_cores = std::stoi(argv[++i]);
+    else {
+      fmt::print(stderr, "usage: bench_fixed_points [--json FILE] [--busy-cores C] [--no-reference]\n");
+      return 2;
+    }
   }
+  const bench::CompetingLoad load(busy_cores);
   const Index n = 100, u = 1, trials = 400, points = 300;
   cpu::context ctx;
   Rng rng(0);

@@ -4,7 +4,10 @@
 // the tutorial's own JAX code (its lax.scan form, the faster of the two),
 // NumPy and PyTorch, run in the same invocation.
 //
-//   bench_force [--json FILE] [--no-reference]
+//   bench_force [--json FILE] [--busy-cores C] [--no-reference]
+//
+// --busy-cores C: C other processes keep a core busy each for the whole
+// run, as in bench_training.
 //
 // Variants: float and double on one thread (the library's CPU backend), and
 // float on two threads (the same ops split over two OpenMP threads: rows of
@@ -202,16 +205,20 @@ Measured measure(const Pass& pass, int warmup, int samples) {
 int main(int argc, char** argv) {
   std::string json_path = "bench_force.json";
   bool with_reference = true;
+  int busy_cores = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc)
       json_path = argv[++i];
     else if (!std::strcmp(argv[i], "--no-reference"))
       with_reference = false;
+    else if (!std::strcmp(argv[i], "--busy-cores") && i + 1 < argc)
+      busy_cores = std::stoi(argv[++i]);
     else {
-      fmt::print("usage: bench_force [--json FILE] [--no-reference]\n");
+      fmt::print(stderr, "usage: bench_force [--json FILE] [--busy-cores C] [--no-reference]\n");
       return 2;
     }
   }
+  const bench::CompetingLoad load(busy_cores);
   const int warmup = 3, samples = 30;
 
   cpu::context ctx;

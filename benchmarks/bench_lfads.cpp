@@ -12,8 +12,11 @@
 // whole trial (against the published FPGA figure of about 42 us a trial),
 // and the throughput of 128 concurrent trials.
 //
-//   bench_lfads [--json FILE] [--samples N] [--threads T] [--no-reference] [--posterior-trials N]
-//               [--stream-only] [--stream-trials N]
+//   bench_lfads [--json FILE] [--samples N] [--threads T] [--busy-cores C] [--no-reference]
+//               [--posterior-trials N] [--stream-only] [--stream-trials N]
+//
+// --busy-cores C: C other processes keep a core busy each for the whole
+// run, as in bench_training.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -43,7 +46,7 @@ void stream_benchmark(Index trials, int samples, std::vector<bench::Row>& table)
 
 int main(int argc, char** argv) {
   std::string json = "bench_lfads.json";
-  int samples = 20, threads = omp_get_max_threads();
+  int samples = 20, threads = omp_get_max_threads(), busy_cores = 0;
   Index posterior_trials = 2048, stream_trials = 2000;
   bool reference = true, stream_only = false;
   for (int i = 1; i < argc; ++i) {
@@ -51,17 +54,19 @@ int main(int argc, char** argv) {
     if (a == "--json" && i + 1 < argc) json = argv[++i];
     else if (a == "--samples" && i + 1 < argc) samples = std::stoi(argv[++i]);
     else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
+    else if (a == "--busy-cores" && i + 1 < argc) busy_cores = std::stoi(argv[++i]);
     else if (a == "--posterior-trials" && i + 1 < argc) posterior_trials = std::stol(argv[++i]);
     else if (a == "--no-reference") reference = false;
     else if (a == "--stream-only") stream_only = true;
     else if (a == "--stream-trials" && i + 1 < argc) stream_trials = std::max(1L, std::stol(argv[++i]));
     else {
       fmt::print(stderr,
-                 "usage: bench_lfads [--json FILE] [--samples N] [--threads T] [--no-reference] "
+                 "usage: bench_lfads [--json FILE] [--samples N] [--threads T] [--busy-cores C] [--no-reference] "
                  "[--posterior-trials N] [--stream-only] [--stream-trials N]\n");
       return 2;
     }
   }
+  const bench::CompetingLoad load(busy_cores);
   const auto rows = reference && !stream_only ? bench::run_reference("d") : std::nullopt;
   const auto jax_rows = reference && !stream_only ? bench::run_jax_reference("d", samples) : std::nullopt;
   const LfadsConfig config;

@@ -75,7 +75,6 @@ int main(int argc, char** argv) {
     }
   }
   const bench::CompetingLoad load(busy_cores);
-  if (load.cores() > 0) fmt::print("a shared machine: {} other process(es) keep a core busy each\n", load.cores());
   const auto rows = reference ? bench::run_reference("a,b") : std::nullopt;
   const auto jax_rows = reference ? bench::run_jax_reference("a,b", samples) : std::nullopt;
   const auto toy_rows = reference ? bench::run_reference_script("toy_language_torch.py", samples) : std::nullopt;

@@ -39,6 +39,8 @@ class CompetingLoad {
       }
       if (pid > 0) children_.push_back(pid);
     }
+    if (!children_.empty())
+      fmt::print("a shared machine: {} other process(es) keep a core busy each\n", children_.size());
   }
   CompetingLoad(const CompetingLoad&) = delete;
   CompetingLoad& operator=(const CompetingLoad&) = delete;
