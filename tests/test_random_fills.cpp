@@ -18,8 +18,10 @@ TEST_CASE("the vectorisable uniform is Rng::uniform_at bit for bit", "[random]")
     }
 }
 
+// An odd column length starts every other column, and ends it, inside a
+// Box-Muller pair.
 TEST_CASE("a float normal fill is normal_at within float rounding, column by column", "[random]") {
-  const Index rows = 1000, cols = 300, ld = rows + 3;
+  const Index rows = 999, cols = 300, ld = rows + 3;
   std::vector<float> buffer(std::size_t(ld * cols), -7.0f);
   cpu::context ctx(2);
   Rng rng(42);
@@ -41,4 +43,21 @@ TEST_CASE("a float normal fill is normal_at within float rounding, column by col
   const double count = double(rows * cols), mean = sum / count;
   CHECK(std::abs(mean) < 0.01);
   CHECK(std::abs(sum_sq / count - mean * mean - 1) < 0.01);
+}
+
+TEST_CASE("the two normals of a Box-Muller pair are uncorrelated standard normals", "[random]") {
+  const std::uint64_t pairs = 200000;
+  double even_sq = 0, odd_sq = 0, product = 0, product_sq = 0;
+  for (std::uint64_t p = 0; p < pairs; ++p) {
+    const double a = Rng::normal_at(7, 2 * p), b = Rng::normal_at(7, 2 * p + 1);
+    even_sq += a * a;
+    odd_sq += b * b;
+    product += a * b;
+    product_sq += a * a * b * b;  // 1 for independent standard normals
+  }
+  const double n = double(pairs);
+  CHECK(std::abs(even_sq / n - 1) < 0.01);
+  CHECK(std::abs(odd_sq / n - 1) < 0.01);
+  CHECK(std::abs(product / n) < 0.01);
+  CHECK(std::abs(product_sq / n - 1) < 0.03);
 }

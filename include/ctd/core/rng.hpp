@@ -36,10 +36,16 @@ struct Rng {
   CTD_HOST_DEVICE static constexpr double uniform_at(std::uint64_t seed, std::uint64_t i) {
     return (static_cast<double>(bits_at(seed, i) >> 11) + 1.0) * 0x1.0p-53;
   }
-  // Standard normal from draws 2i and 2i+1 (Box-Muller, cosine branch).
+  // Standard normal i by Box-Muller on the pair of uniforms at 2p and
+  // 2p + 1, p = i / 2: both branches are used, the cosine for even i and
+  // the sine for odd i, so a fill of k normals costs k/2 logarithms and k
+  // uniforms. Normals 2p and 2p + 1 are independent (Box-Muller's two
+  // outputs are).
   CTD_HOST_DEVICE static double normal_at(std::uint64_t seed, std::uint64_t i) {
-    const double u1 = uniform_at(seed, 2 * i), u2 = uniform_at(seed, 2 * i + 1);
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+    const std::uint64_t pair = i / 2;
+    const double u1 = uniform_at(seed, 2 * pair), u2 = uniform_at(seed, 2 * pair + 1);
+    const double radius = std::sqrt(-2.0 * std::log(u1)), angle = 2.0 * std::numbers::pi * u2;
+    return radius * (i % 2 == 0 ? std::cos(angle) : std::sin(angle));
   }
 
   double uniform() { return uniform_at(seed, counter++); }

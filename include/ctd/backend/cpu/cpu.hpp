@@ -291,28 +291,38 @@ struct cpu {
   }
   // Rng::normal_at for draws first .. first + count - 1, vectorised for a
   // float fill: the uniforms and log u1 in double as normal_at computes
-  // them, the square root and the cosine in float (Eigen vectorises no
-  // double cosine), the cosine's argument reduced to [-pi, pi] first.
+  // them, the square root, cosine and sine in float (Eigen vectorises no
+  // double cosine), their argument reduced to [-pi, pi] first. Each pair
+  // of uniforms gives the cosine and sine normals of its pair; a fill that
+  // starts or ends inside a pair leaves that pair's other normal out.
   // Within a few float roundings of normal_at; the scalar libm calls were
   // a quarter of a training step under state noise.
   static void normals_float(std::uint64_t seed, std::uint64_t first, Index count, float mean, float stddev,
                             float* out) {
-    constexpr Index chunk = 128;
+    constexpr Index chunk = 128;  // pairs
     alignas(64) double u1[chunk];
-    alignas(64) float radius[chunk], angle[chunk];
-    for (Index i0 = 0; i0 < count; i0 += chunk) {
-      const Index k = std::min(chunk, count - i0);
+    alignas(64) float radius[chunk], angle[chunk], cosine[chunk], sine[chunk];
+    const std::uint64_t end = first + std::uint64_t(count);
+    for (std::uint64_t p0 = first / 2; 2 * p0 < end; p0 += chunk) {
+      const Index k = Index(std::min<std::uint64_t>(chunk, (end + 1) / 2 - p0));
       for (Index i = 0; i < k; ++i) {
-        const std::uint64_t draw = first + std::uint64_t(i0 + i);
-        u1[i] = uniform_vectorizable(seed, 2 * draw);
-        // cos(2 pi u2) = -cos(2 pi (u2 - 1/2))
-        angle[i] = float(2.0 * std::numbers::pi * (uniform_vectorizable(seed, 2 * draw + 1) - 0.5));
+        const std::uint64_t pair = p0 + std::uint64_t(i);
+        u1[i] = uniform_vectorizable(seed, 2 * pair);
+        // cos(2 pi u2) = -cos(2 pi (u2 - 1/2)), and the same for sin
+        angle[i] = float(2.0 * std::numbers::pi * (uniform_vectorizable(seed, 2 * pair + 1) - 0.5));
       }
       Eigen::Map<Eigen::ArrayXd> log_u1(u1, k);
       log_u1 = log_u1.log();  // in place
       for (Index i = 0; i < k; ++i) radius[i] = float(-2.0 * u1[i]);
-      Eigen::Map<Eigen::ArrayXf> r(radius, k), c(angle, k);
-      Eigen::Map<Eigen::ArrayXf>(out + i0, k) = mean - stddev * (r.sqrt() * c.cos());
+      Eigen::Map<Eigen::ArrayXf> r(radius, k), a(angle, k);
+      r = stddev * r.sqrt();
+      Eigen::Map<Eigen::ArrayXf>(cosine, k) = mean - r * a.cos();
+      Eigen::Map<Eigen::ArrayXf>(sine, k) = mean - r * a.sin();
+      for (Index i = 0; i < k; ++i) {
+        const std::uint64_t even = 2 * (p0 + std::uint64_t(i));
+        if (even >= first) out[even - first] = cosine[i];
+        if (even + 1 < end) out[even + 1 - first] = sine[i];
+      }
     }
   }
   template <class S>
