@@ -48,8 +48,10 @@ class LfadsEncoder {
     tape.ic.resize(w.gen_ic_w.rows, batch);
     B::multiply(ctx, in.encod, noise.data_mask.view(), tape.data.view());
     const auto data = tape.data.view();
-    const auto fwd = fwd_.forward(ctx, w.enc_fwd, data, {}, Te, batch, tape.fwd);
-    const auto bwd = bwd_.forward(ctx, w.enc_bwd, data.col_block(0, W * batch), {}, W, batch, tape.bwd);
+    ConstView<S> fwd, bwd;
+    concurrently<B>(
+        ctx, [&] { fwd = fwd_.forward(ctx, w.enc_fwd, data, {}, Te, batch, tape.fwd); },
+        [&] { bwd = bwd_.forward(ctx, w.enc_bwd, data.col_block(0, W * batch), {}, W, batch, tape.bwd); });
     const auto mask = noise.enc_mask.view(), ends_mask = noise.ends_mask.view();
     const auto xenc = tape.xenc.view();
     B::multiply(ctx, fwd, mask.row_block(0, e), xenc.row_block(0, e).col_block(0, te_b));
@@ -87,8 +89,9 @@ class LfadsEncoder {
     B::axpy(ctx, S(1), d_ends.row_block(0, e), d_bwd.col_block(0, batch));
     B::axpy(ctx, S(1), d_ends.row_block(e, e), d_fwd.col_block((W - 1) * batch, batch));
     const auto data = tape.data.view();
-    fwd_.backward(ctx, w.enc_fwd, data, tape.fwd, d_fwd, {g.enc_fwd, Grad::overwrite});
-    bwd_.backward(ctx, w.enc_bwd, data.col_block(0, W * batch), tape.bwd, d_bwd, {g.enc_bwd, Grad::overwrite});
+    concurrently<B>(
+        ctx, [&] { fwd_.backward(ctx, w.enc_fwd, data, tape.fwd, d_fwd, {g.enc_fwd, Grad::overwrite}); },
+        [&] { bwd_.backward(ctx, w.enc_bwd, data.col_block(0, W * batch), tape.bwd, d_bwd, {g.enc_bwd, Grad::overwrite}); });
   }
 
  private:
