@@ -16,7 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs=$(nproc)
-build=${CTD_TEST_BUILD_DIR:-build-check}
+# Absolute, so that CTD_TEST_BUILD_DIR may name a folder anywhere.
+build=$(realpath -m "${CTD_TEST_BUILD_DIR:-build-check}")
 # A folder configured by another compiler starts afresh: CMake would drop
 # the options below together with its cache.
 if [ -f "$build/CMakeCache.txt" ] && ! grep -q '^CMAKE_CXX_COMPILER:.*clang++$' "$build/CMakeCache.txt"; then
@@ -24,14 +25,14 @@ if [ -f "$build/CMakeCache.txt" ] && ! grep -q '^CMAKE_CXX_COMPILER:.*clang++$' 
 fi
 
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O0 -DNDEBUG" \
-      -DCTD_TEST_FLAGS=-O1 -DCTD_SANITIZE=ON -DCMAKE_INSTALL_PREFIX="$PWD/$build/install"
+      -DCTD_TEST_FLAGS=-O1 -DCTD_SANITIZE=ON -DCMAKE_INSTALL_PREFIX="$build/install"
 cmake --build "$build" -j"$jobs"
 (cd "$build" && ctest --output-on-failure -j"$jobs")
 
 # A downstream project finds the installed package with find_package(ctd
 # CONFIG) and runs a program for each target it links.
 cmake --install "$build" >/dev/null
-cmake -S tests/consumer -B "$build/consumer" -DCMAKE_PREFIX_PATH="$PWD/$build/install"
+cmake -S tests/consumer -B "$build/consumer" -DCMAKE_PREFIX_PATH="$build/install"
 cmake --build "$build/consumer" -j"$jobs"
 for program in "$build"/consumer/ctd_consumer*; do
   if [ -f "$program" ] && [ -x "$program" ]; then (cd "$build/consumer" && "./${program##*/}"); fi
