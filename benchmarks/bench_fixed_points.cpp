@@ -13,13 +13,13 @@
 //
 // --busy-cores C: C other processes keep a core busy each for the whole
 // run, as in bench_training.
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include <fmt/core.h>
 
 #include "common/harness.hpp"
+#include "common/options.hpp"
 #include "ctd/analysis/fixed_point_finder.hpp"
 #include "ctd/analysis/linearization.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
@@ -30,22 +30,13 @@
 using namespace ctd;
 
 int main(int argc, char** argv) {
-  std::string json;
-  bool reference = true;
-  int busy_cores = 0;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json") && i + 1 < argc)
-      json = argv[++i];
-    else if (!std::strcmp(argv[i], "--no-reference"))
-      reference = false;
-    else if (!std::strcmp(argv[i], "--busy-cores") && i + 1 < argc)
-      busy_cores = std::stoi(argv[++i]);
-    else {
-      fmt::print(stderr, "usage: bench_fixed_points [--json FILE] [--busy-cores C] [--no-reference]\n");
-      return 2;
-    }
-  }
-  const bench::CompetingLoad load(busy_cores);
+  bench::Options options("");
+  CLI::App app{"The fixed-point finder's Adam step, Jacobians and eigen-decompositions against JAX and PyTorch",
+               "bench_fixed_points"};
+  options.add_to(app);
+  options.add_busy_cores_to(app);
+  examples::parse_or_exit(app, argc, argv);
+  const bench::CompetingLoad load(options.busy_cores);
   const Index n = 100, u = 1, trials = 400, points = 300;
   cpu::context ctx;
   Rng rng(0);
@@ -104,7 +95,7 @@ int main(int argc, char** argv) {
   rows.push_back({"c 300 Jacobians + eig", "linearize(), R and L", rows.back().ours,
                   "jax: vmap(jacrev) + seed loop (eig, pinv)", {}, 0});
 
-  if (reference) {
+  if (options.reference) {
     const auto ref = bench::run_reference("c");
     const auto jax_ref = bench::run_jax_reference("c,c_eig", 20);
     for (auto& r : rows) {
@@ -135,6 +126,6 @@ int main(int argc, char** argv) {
              "no AVX2"
 #endif
   );
-  bench::report(rows, json);
+  bench::report(rows, options.json);
   return 0;
 }

@@ -25,13 +25,13 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/harness.hpp"
+#include "common/options.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/force/force_trainer.hpp"
 #include "ctd/tasks/chaotic_teacher.hpp"
@@ -203,22 +203,12 @@ Measured measure(const Pass& pass, int warmup, int samples) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string json_path = "bench_force.json";
-  bool with_reference = true;
-  int busy_cores = 0;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json") && i + 1 < argc)
-      json_path = argv[++i];
-    else if (!std::strcmp(argv[i], "--no-reference"))
-      with_reference = false;
-    else if (!std::strcmp(argv[i], "--busy-cores") && i + 1 < argc)
-      busy_cores = std::stoi(argv[++i]);
-    else {
-      fmt::print(stderr, "usage: bench_force [--json FILE] [--busy-cores C] [--no-reference]\n");
-      return 2;
-    }
-  }
-  const bench::CompetingLoad load(busy_cores);
+  bench::Options options("bench_force.json");
+  CLI::App app{"FORCE training and run passes against JAX, NumPy and PyTorch", "bench_force"};
+  options.add_to(app);
+  options.add_busy_cores_to(app);
+  examples::parse_or_exit(app, argc, argv);
+  const bench::CompetingLoad load(options.busy_cores);
   const int warmup = 3, samples = 30;
 
   cpu::context ctx;
@@ -267,8 +257,8 @@ int main(int argc, char** argv) {
                m.timing.max_ms, m.allocations_per_pass, m.error);
   std::fflush(stdout);
 
-  const auto ref = with_reference ? bench::run_reference("e") : std::nullopt;
-  const auto jax_ref = with_reference ? bench::run_jax_reference("e", samples) : std::nullopt;
+  const auto ref = options.reference ? bench::run_reference("e") : std::nullopt;
+  const auto jax_ref = options.reference ? bench::run_jax_reference("e", samples) : std::nullopt;
   // Dense FLOPs per pass as the reference counts them (NOTES.md, workload e).
   const double n = 500, m = 20, u = 1, T = 300;
   const double flops_train = T * (6 * n * n + 6 * n * m + 2 * n * u + 2 * n);
@@ -293,7 +283,7 @@ int main(int argc, char** argv) {
       {run, "double, 1 thread", rd1.timing, np64, bench::reference_ms(ref, run, np64), flops_run},
       {run, "float, 2 threads", rf2.timing, torch_ip, bench::reference_ms(ref, run, torch_ip), flops_run},
   };
-  bench::report(rows, json_path);
+  bench::report(rows, options.json);
   fmt::print("tutorial's 2019 GPU figure: about 50 ms per training pass\n");
   // The library's loop (one thread) must not allocate. The two-thread
   // variant's occasional allocations are libgomp's: GOMP_parallel builds a

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/harness.hpp"
+#include "common/options.hpp"
 #include "common/lfads_stream.hpp"
 #include "common/lfads_workload.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
@@ -45,30 +46,27 @@ void stream_benchmark(Index trials, int samples, std::vector<bench::Row>& table)
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string json = "bench_lfads.json";
-  int samples = 20, threads = omp_get_max_threads(), busy_cores = 0;
+  bench::Options options("bench_lfads.json");
+  int samples = 20, threads = omp_get_max_threads();
   Index posterior_trials = 2048, stream_trials = 2000;
-  bool reference = true, stream_only = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--json" && i + 1 < argc) json = argv[++i];
-    else if (a == "--samples" && i + 1 < argc) samples = std::stoi(argv[++i]);
-    else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
-    else if (a == "--busy-cores" && i + 1 < argc) busy_cores = std::stoi(argv[++i]);
-    else if (a == "--posterior-trials" && i + 1 < argc) posterior_trials = std::stol(argv[++i]);
-    else if (a == "--no-reference") reference = false;
-    else if (a == "--stream-only") stream_only = true;
-    else if (a == "--stream-trials" && i + 1 < argc) stream_trials = std::max(1L, std::stol(argv[++i]));
-    else {
-      fmt::print(stderr,
-                 "usage: bench_lfads [--json FILE] [--samples N] [--threads T] [--busy-cores C] [--no-reference] "
-                 "[--posterior-trials N] [--stream-only] [--stream-trials N]\n");
-      return 2;
-    }
-  }
-  const bench::CompetingLoad load(busy_cores);
-  const auto rows = reference && !stream_only ? bench::run_reference("d") : std::nullopt;
-  const auto jax_rows = reference && !stream_only ? bench::run_jax_reference("d", samples) : std::nullopt;
+  bool stream_only = false;
+  CLI::App app{"An LFADS training step, posterior sample-and-average and the streaming decoder, against JAX and "
+               "PyTorch",
+               "bench_lfads"};
+  options.add_to(app);
+  options.add_busy_cores_to(app);
+  app.add_option("--samples", samples, "timed training steps")->check(examples::at_least(1));
+  app.add_option("--threads", threads, "the most threads ours runs on")->check(examples::at_least(1));
+  app.add_option("--posterior-trials", posterior_trials, "trials of the timed sample-and-average (0: none)")
+      ->check(examples::at_least(0));
+  app.add_flag("--stream-only", stream_only, "time the streaming decoder alone");
+  app.add_option("--stream-trials", stream_trials, "trials behind the streaming decoder's latencies");
+  examples::parse_or_exit(app, argc, argv);
+  stream_trials = std::max<Index>(1, stream_trials);
+  const bench::CompetingLoad load(options.busy_cores);
+  const bool reference = options.reference && !stream_only;
+  const auto rows = reference ? bench::run_reference("d") : std::nullopt;
+  const auto jax_rows = reference ? bench::run_jax_reference("d", samples) : std::nullopt;
   const LfadsConfig config;
   std::vector<bench::Row> table;
   for (int t : {1, threads}) {
@@ -109,5 +107,5 @@ int main(int argc, char** argv) {
     }
   }
   stream_benchmark(stream_trials, samples, table);
-  bench::report(table, json);
+  bench::report(table, options.json);
 }

@@ -10,10 +10,10 @@
 //
 // --busy-cores C: C other processes keep a core busy each for the whole run
 // (ours and the references alike), the shared machine users meet.
-#include <cstring>
 #include <string>
 
 #include "common/harness.hpp"
+#include "common/options.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/cells/gru.hpp"
 #include "ctd/cells/vanilla.hpp"
@@ -58,26 +58,19 @@ double gru_flops(Index steps = T, Index u = 1) { return 3.0 * double(steps) * 6.
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string json = "bench_training.json";
-  int samples = 60, threads = omp_get_max_threads(), busy_cores = 0;
-  bool reference = true;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--json" && i + 1 < argc) json = argv[++i];
-    else if (a == "--samples" && i + 1 < argc) samples = std::stoi(argv[++i]);
-    else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
-    else if (a == "--busy-cores" && i + 1 < argc) busy_cores = std::stoi(argv[++i]);
-    else if (a == "--no-reference") reference = false;
-    else {
-      fmt::print(stderr,
-                 "usage: bench_training [--json FILE] [--samples N] [--threads T] [--busy-cores C] [--no-reference]\n");
-      return 2;
-    }
-  }
-  const bench::CompetingLoad load(busy_cores);
-  const auto rows = reference ? bench::run_reference("a,b") : std::nullopt;
-  const auto jax_rows = reference ? bench::run_jax_reference("a,b", samples) : std::nullopt;
-  const auto toy_rows = reference ? bench::run_reference_script("toy_language_torch.py", samples) : std::nullopt;
+  bench::Options options("bench_training.json");
+  int samples = 60, threads = omp_get_max_threads();
+  CLI::App app{"Training steps of the integrator, decision and toy-language tutorials against JAX and PyTorch",
+               "bench_training"};
+  options.add_to(app);
+  options.add_busy_cores_to(app);
+  app.add_option("--samples", samples, "timed steps of each workload")->check(examples::at_least(1));
+  app.add_option("--threads", threads, "the most threads ours runs on")->check(examples::at_least(1));
+  examples::parse_or_exit(app, argc, argv);
+  const bench::CompetingLoad load(options.busy_cores);
+  const auto rows = options.reference ? bench::run_reference("a,b") : std::nullopt;
+  const auto jax_rows = options.reference ? bench::run_jax_reference("a,b", samples) : std::nullopt;
+  const auto toy_rows = options.reference ? bench::run_reference_script("toy_language_torch.py", samples) : std::nullopt;
   Rng review_rng(2);
   const toy_language::ReviewSet reviews = toy_language::random_reviews(review_rng, 1024, toy_T);
   std::vector<bench::Row> table;
@@ -115,5 +108,5 @@ int main(int argc, char** argv) {
     table.push_back({"b decision GRU train step", label, gru, "tutorial 2019 GPU (SPEC)", 33.0, gru_flops()});
     if (t == threads) break;
   }
-  bench::report(table, json);
+  bench::report(table, options.json);
 }

@@ -30,7 +30,6 @@
 // Without a GPU it says so and exits with 77.
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -44,6 +43,7 @@
 #include <omp.h>
 
 #include "common/harness.hpp"
+#include "common/options.hpp"
 #include "common/lfads_stream.hpp"
 #include "common/lfads_workload.hpp"
 #include "ctd/analysis/fixed_point_finder.hpp"
@@ -325,20 +325,12 @@ std::optional<nlohmann::json> run_gpu_reference(const std::string& python) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string json, python = "python3";
-  bool reference = true;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json") && i + 1 < argc)
-      json = argv[++i];
-    else if (!std::strcmp(argv[i], "--python") && i + 1 < argc)
-      python = argv[++i];
-    else if (!std::strcmp(argv[i], "--no-reference"))
-      reference = false;
-    else {
-      fmt::print(stderr, "usage: bench_cuda [--json FILE] [--no-reference] [--python PYTHON]\n");
-      return 2;
-    }
-  }
+  bench::Options options("");
+  std::string python = "python3";
+  CLI::App app{"The CUDA backend's workloads against PyTorch CUDA and JAX on the same GPU", "bench_cuda"};
+  options.add_to(app);
+  app.add_option("--python", python, "the Python that runs the GPU reference");
+  examples::parse_or_exit(app, argc, argv);
   if (const std::string why = cuda_unavailable_reason(); !why.empty()) {
     fmt::print("skipped: no GPU ({})\n", why);
     return 77;
@@ -426,7 +418,7 @@ int main(int argc, char** argv) {
   ours.push_back({"e FORCE training pass", "GPU, 300 steps", force_pass<cuda>(gpu, 30), 468.6e6});
   cpu_rows.push_back({"e FORCE training pass", force_pass<cpu>(host, 10), cpu_label});
 
-  const std::optional<nlohmann::json> ref = reference ? run_gpu_reference(python) : std::nullopt;
+  const std::optional<nlohmann::json> ref = options.reference ? run_gpu_reference(python) : std::nullopt;
   // Reference rows (workload key in reference_gpu.py, variant) per workload.
   const std::vector<std::tuple<std::string, std::string, std::string>> references = {
       {"a integrator training step", "a_integrator_vrnn_train", "torch CUDA, hand loop + autograd"},
@@ -463,6 +455,6 @@ int main(int argc, char** argv) {
       rows.push_back({mine.workload, mine.label, mine.timing, "-", std::nullopt, mine.flops});
   }
   fmt::print("\nGPU: {}; CPU: {} threads\n", prop.name, omp_get_max_threads());
-  bench::report(rows, json);
+  bench::report(rows, options.json);
   return 0;
 }
