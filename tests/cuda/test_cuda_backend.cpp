@@ -359,6 +359,13 @@ TEST_CASE("cuda: a vanilla RNN's time loop replayed from a CUDA graph equals the
   const HostMatrix<float> replayed = ctd::download<cuda, float>(gpu, sequence.outputs(tape));
   CHECK(replayed == eager());
   CHECK(replayed != first);
+
+  // The recording belongs to its context, and a failed capture leaves no
+  // earlier recording behind to replay.
+  CudaContext other;
+  CHECK_THROWS_WITH(graph.launch(other), Contains("recorded on another context"));
+  CHECK_THROWS_AS(graph.capture(gpu, [&] { cuda::sum_squares(gpu, ConstView<float>(inputs.view())); }), ctd::Error);
+  CHECK_THROWS_WITH(graph.launch(gpu), Contains("nothing has been captured"));
 }
 
 TEST_CASE("cuda: recording an operation that returns to the host throws and leaves the stream usable",

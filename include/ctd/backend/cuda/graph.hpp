@@ -26,9 +26,13 @@ namespace ctd {
 class CudaGraph {
  public:
   // Records what enqueue() puts on ctx's stream (nothing runs) and makes
-  // it ready to launch; replaces an earlier recording.
+  // it ready to launch on that context; replaces an earlier recording, which
+  // is gone even when this capture fails.
   template <class Enqueue>
   void capture(CudaContext& ctx, Enqueue&& enqueue) {
+    exec_.reset();
+    graph_.reset();
+    stream_ = nullptr;
     CTD_CUDA_CHECK(cudaStreamBeginCapture(ctx.stream(), cudaStreamCaptureModeThreadLocal));
     try {
       enqueue();
@@ -41,16 +45,28 @@ class CudaGraph {
       throw;
     }
     cudaGraph_t graph = nullptr;
-    CTD_CUDA_CHECK(cudaStreamEndCapture(ctx.stream(), &graph));
+    const cudaError_t ended = cudaStreamEndCapture(ctx.stream(), &graph);
+    if (ended == cudaErrorStreamCaptureInvalidated) {
+      cudaGetLastError();
+      throw Error(
+          "CudaGraph::capture: the recording was invalidated by a call that cannot be recorded: an allocation "
+          "(a buffer first sized inside enqueue; run the work once eagerly first), a copy to or from the host, "
+          "or work on another stream");
+    }
+    CTD_CUDA_CHECK(ended);
     graph_.reset(graph);
     cudaGraphExec_t exec = nullptr;
     CTD_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
     exec_.reset(exec);
+    stream_ = ctx.stream();
   }
 
-  // Enqueues the recorded work on ctx's stream.
+  // Enqueues the recorded work on the stream of the context that recorded
+  // it: the recording uses that context's reduction buffers, replay counter
+  // and cuBLAS workspace, which another context's stream would race with.
   void launch(CudaContext& ctx) const {
     require(exec_ != nullptr, "CudaGraph::launch: nothing has been captured");
+    require(ctx.stream() == stream_, "CudaGraph::launch: the graph was recorded on another context");
     CTD_CUDA_CHECK(cudaGraphLaunch(exec_.get(), ctx.stream()));
   }
 
@@ -81,6 +97,7 @@ class CudaGraph {
   };
   std::unique_ptr<CUgraph_st, GraphRelease> graph_;
   std::unique_ptr<CUgraphExec_st, ExecRelease> exec_;
+  cudaStream_t stream_ = nullptr;  // the recording context's
 };
 
 }  // namespace ctd
