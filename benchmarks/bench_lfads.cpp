@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "common/harness.hpp"
-#include "common/options.hpp"
 #include "common/lfads_stream.hpp"
 #include "common/lfads_workload.hpp"
+#include "common/options.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/lfads/posterior.hpp"
 #include "ctd/lfads/training.hpp"

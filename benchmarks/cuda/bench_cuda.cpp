@@ -43,9 +43,9 @@
 #include <omp.h>
 
 #include "common/harness.hpp"
-#include "common/options.hpp"
 #include "common/lfads_stream.hpp"
 #include "common/lfads_workload.hpp"
+#include "common/options.hpp"
 #include "ctd/analysis/fixed_point_finder.hpp"
 #include "ctd/backend/cpu/cpu.hpp"
 #include "ctd/backend/cuda/cuda.hpp"
