@@ -12,7 +12,8 @@
 // Variants: float and double on one thread (the library's CPU backend), and
 // float on two threads (the same ops split over two OpenMP threads: rows of
 // wR, equal-area column blocks of P's lower triangle), to measure whether a
-// second core pays for the fork/join of three parallel regions per step.
+// second core pays for the fork/join of two parallel regions per step (and
+// a third, P's batched update, every 16th).
 // Every timed pass also counts heap allocations (malloc is wrapped below):
 // the library's step loop must make none.
 //
@@ -75,7 +76,7 @@ Index triangle_split(Index n, int k, int parts) {
   return std::clamp<Index>(Index(std::lround(b - std::sqrt(b * b - 2 * target))), 0, n);
 }
 
-// The CPU backend with FORCE's three n x n operations split over two threads.
+// The CPU backend with FORCE's n x n operations split over two threads.
 // Each thread keeps to the same rows of wR and the same columns of P in every
 // call, so its share stays in its own core's L2 cache.
 struct cpu_two_threads : cpu {
@@ -83,7 +84,7 @@ struct cpu_two_threads : cpu {
 
   template <class S>
   static void gemv(context& ctx, Trans ta, S alpha, ConstView<S> a, ConstView<S> x, S beta, MatrixView<S> y) {
-    if (ta == Trans::yes || a.rows < 256) return cpu::gemv(ctx, ta, alpha, a, x, beta, y);
+    if (ta == Trans::yes || a.rows < 256 || a.cols < 256) return cpu::gemv(ctx, ta, alpha, a, x, beta, y);
 #pragma omp parallel num_threads(threads)
     {
       const int t = omp_get_thread_num();
@@ -128,23 +129,27 @@ struct cpu_two_threads : cpu {
     }
   }
 
+  // Thread t updates columns [j0, j1) of the lower triangle: the
+  // diagonal block by syrk, the rectangle below it by gemm.
   template <class S>
-  static void syr(context& ctx, S alpha, ConstView<S> x, MatrixView<S> a) {
+  static void syrk(context& ctx, S alpha, ConstView<S> x, MatrixView<S> a) {
     const Index n = a.rows;
 #pragma omp parallel num_threads(threads)
     {
       const int t = omp_get_thread_num();
       const Index j0 = triangle_split(n, t, threads), j1 = triangle_split(n, t + 1, threads);
       const auto block = a.col_block(j0, j1 - j0);
-      cpu::syr(ctx, alpha, x.row_block(j0, j1 - j0), block.row_block(j0, j1 - j0));
-      if (j1 < n) cpu::ger(ctx, alpha, x.row_block(j1, n - j1), x.row_block(j0, j1 - j0), block.row_block(j1, n - j1));
+      cpu::syrk(ctx, alpha, x.row_block(j0, j1 - j0), block.row_block(j0, j1 - j0));
+      if (j1 < n)
+        cpu::gemm(ctx, Trans::no, Trans::yes, alpha, x.row_block(j1, n - j1), x.row_block(j0, j1 - j0), S(1),
+                  block.row_block(j1, n - j1));
     }
   }
 
   template <class S>
-  static void rls_update(context& ctx, MatrixView<S> p, MatrixView<S> work, ConstView<S> h, ConstView<S> error,
-                         MatrixView<S> readout) {
-    rls_update_by_parts<cpu_two_threads>(ctx, p, work, h, error, readout);
+  static void rls_update(context& ctx, MatrixView<S> p, MatrixView<S> pending, MatrixView<S> work, ConstView<S> h,
+                         ConstView<S> error, MatrixView<S> readout) {
+    rls_update_by_parts<cpu_two_threads>(ctx, p, pending, work, h, error, readout);
   }
 
  private:

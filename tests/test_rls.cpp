@@ -1,10 +1,12 @@
 // Tests for ctd/force/rls.hpp (SPEC §4): RLS on fixed data (no feedback) is
 // the batch ridge solution with regulariser 1 / p0_diagonal, P is the
-// regularised inverse covariance, the symmetric backend ops agree with
-// their dense forms, and bad options are refused.
+// regularised inverse covariance, batching P's updates changes nothing, the
+// symmetric backend ops agree with their dense forms, and bad options are
+// refused.
 #include <catch2/catch.hpp>
 
 #include <limits>
+#include <utility>
 
 #include <Eigen/Cholesky>
 
@@ -68,7 +70,36 @@ TEST_CASE("RLS reset restores P = p0_diagonal * I", "[rls]") {
   CHECK(rls.P(ctx) == 0.5 * HostMatrix<double>::Identity(5, 5));
 }
 
-TEST_CASE("symv and syr use the lower triangle only", "[rls][backend]") {
+TEST_CASE("RLS gives the same P and readout whatever the batch of pending updates", "[rls]") {
+  cpu::context ctx;
+  const Index n = 30, m = 2, T = 50;
+  ctd::Rng rng(77);
+  const auto h = ctd::upload<cpu, double>(ctx, ctd::random_normal<double>(rng, n, T, 1.0));
+  const auto e = ctd::upload<cpu, double>(ctx, ctd::random_normal<double>(rng, m, T, 1.0));
+  const auto run = [&](Index batch, Index samples) {
+    ctd::RlsState<cpu, double> rls(ctx, n, {.p0_diagonal = 2.0, .batched_updates = batch});
+    ctd::Matrix<cpu, double> W(m, n);
+    cpu::fill(ctx, W.view(), 0.0);
+    for (Index t = 0; t < samples; ++t)
+      rls.update(ctx, h.view().col_block(t, 1), e.view().col_block(t, 1), W.view());
+    return std::pair{rls.P(ctx), ctd::download<cpu, double>(ctx, W.view())};
+  };
+  // 50 samples: 3 full batches of 16 and 2 pending; 7 samples: all pending
+  // (P read back with them applied); 48: none pending.
+  for (const Index samples : {T, Index(7), Index(48)}) {
+    CAPTURE(samples);
+    const auto [P1, W1] = run(1, samples);
+    for (const Index batch : {2, 16, 64}) {
+      CAPTURE(batch);
+      const auto [P, W] = run(batch, samples);
+      CHECK((P - P1).norm() / P1.norm() < 1e-12);
+      CHECK((W - W1).norm() / W1.norm() < 1e-12);
+    }
+  }
+  CHECK_THROWS_WITH((ctd::RlsState<cpu, double>(ctx, n, {.batched_updates = 0})), Contains("batched_updates"));
+}
+
+TEST_CASE("symv and syrk use the lower triangle only", "[rls][backend]") {
   cpu::context ctx;
   const Index n = 7;
   ctd::Rng rng(9);
@@ -83,9 +114,10 @@ TEST_CASE("symv and syr use the lower triangle only", "[rls][backend]") {
   auto y_dev = ctd::upload<cpu, double>(ctx, y0);
   cpu::symv(ctx, 2.0, a_dev.view(), x_dev.view(), 0.5, y_dev.view());
   CHECK((ctd::download<cpu, double>(ctx, y_dev.view()) - (2.0 * A * x + 0.5 * y0)).norm() < 1e-12);
-  cpu::syr(ctx, -0.3, x_dev.view(), a_dev.view());
+  const HostMatrix<double> X = ctd::random_normal<double>(rng, n, 3, 1.0);
+  cpu::syrk(ctx, -0.3, ctd::upload<cpu, double>(ctx, X).view(), a_dev.view());
   const HostMatrix<double> updated = ctd::download<cpu, double>(ctx, a_dev.view());
-  const HostMatrix<double> want = A - 0.3 * x * x.transpose();
+  const HostMatrix<double> want = A - 0.3 * X * X.transpose();
   CHECK((HostMatrix<double>(updated.triangularView<Eigen::Lower>()) -
          HostMatrix<double>(want.triangularView<Eigen::Lower>()))
             .norm() < 1e-12);

@@ -516,11 +516,13 @@ void cuda::esn_euler(context& ctx, S dt_over_tau, ConstView<S> drive, MatrixView
 
 namespace {
 
-// -c = -1 / (1 + h.k) from the dot product that reduce_on_device left on the
-// device, into work's last row.
+// -c = -1 / (1 + h.k) and sqrt(c) from the dot product that
+// reduce_on_device left on the device, into work's rows n and n + 1.
 template <class S>
-__global__ void rls_coefficient(const double* hk, S* neg_c) {
-  *neg_c = S(-1.0 / (1.0 + hk[0]));
+__global__ void rls_coefficients(const double* hk, S* neg_c) {
+  const double c = 1.0 / (1.0 + hk[0]);
+  neg_c[0] = S(-c);
+  neg_c[1] = S(sqrt(c));
 }
 
 // cuBLAS reads alpha from device memory while this lives.
@@ -539,27 +541,37 @@ class DevicePointerMode {
 
 }  // namespace
 
-// symv, the dot product reduced on the device, and syr and ger taking -c
-// from device memory: nothing waits for the host.
+// symv and the pending columns' gemvs, the dot product reduced on the
+// device, and ger and the new column taking -c and sqrt(c) from device
+// memory: nothing waits for the host.
 template <class S>
-void cuda::rls_update(context& ctx, MatrixView<S> p, MatrixView<S> work, ConstView<S> h, ConstView<S> error,
-                      MatrixView<S> readout) {
-  const Index n = p.rows;
-  assert(p.cols == n && work.rows == n + 1 && h.rows == n && readout.cols == n && error.rows == readout.rows);
+void cuda::rls_update(context& ctx, MatrixView<S> p, MatrixView<S> pending, MatrixView<S> work, ConstView<S> h,
+                      ConstView<S> error, MatrixView<S> readout) {
+  const Index n = p.rows, j = pending.cols - 1;
+  assert(p.cols == n && pending.rows == n && j >= 0 && work.rows >= n + 2 + j && h.rows == n &&
+         readout.cols == n && error.rows == readout.rows);
   if (n == 0) return;
-  const MatrixView<S> k = work.row_block(0, n);
+  const MatrixView<S> k = work.row_block(0, n), u_h = work.row_block(n + 2, j);
+  const auto u = pending.col_block(0, j);
   symv(ctx, S(1), p, h, S(0), k);
+  if (j > 0) {
+    gemv(ctx, Trans::yes, S(1), u, h, S(0), u_h);
+    gemv(ctx, Trans::no, S(-1), u, u_h, S(1), k);
+  }
   reduce_on_device(
       ctx, n, 1, [=] __device__(Index i, Index) -> Sums { return {double(at(h, i, 0)) * double(at(k, i, 0)), 0.0}; },
       "rls_update");
   S* const neg_c = work.data + n;
-  rls_coefficient<<<1, 1, 0, ctx.stream()>>>(ctx.reduction_result(), neg_c);
-  CTD_CUDA_CHECK_LAUNCH("rls_coefficient");
+  rls_coefficients<<<1, 1, 0, ctx.stream()>>>(ctx.reduction_result(), neg_c);
+  CTD_CUDA_CHECK_LAUNCH("rls_coefficients");
+  const MatrixView<S> added = pending.col_block(j, 1);
+  const S* const sqrt_c = neg_c + 1;
+  for_each(
+      ctx, n, 1, [=] __device__(Index i, Index) { at(added, i, 0) = *sqrt_c * at(k, i, 0); }, "rls_update");
+  if (readout.rows == 0) return;
   const DevicePointerMode device_alpha(ctx.blas());
-  CTD_CUDA_CHECK(cuda_detail::syr(ctx.blas(), int(n), neg_c, k.data, p.data, ld(p)));
-  if (readout.rows > 0)
-    CTD_CUDA_CHECK(cuda_detail::ger(ctx.blas(), int(readout.rows), int(n), neg_c, error.data, k.data,
-                                    readout.data, ld(readout)));
+  CTD_CUDA_CHECK(cuda_detail::ger(ctx.blas(), int(readout.rows), int(n), neg_c, error.data, k.data, readout.data,
+                                  ld(readout)));
 }
 
 // ---- analysis ----------------------------------------------------------------------

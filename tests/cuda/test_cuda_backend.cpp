@@ -59,7 +59,7 @@ TEMPLATE_TEST_CASE("cuda: gemm with an empty inner dimension scales C by beta", 
   }
 }
 
-TEMPLATE_TEST_CASE("cuda: gemv, ger, symv and syr equal the CPU's", "[cuda][blas]", float, double) {
+TEMPLATE_TEST_CASE("cuda: gemv, ger, symv and syrk equal the CPU's", "[cuda][blas]", float, double) {
   using S = TestType;
   CudaContext gpu;
   cpu::context host;
@@ -79,16 +79,16 @@ TEMPLATE_TEST_CASE("cuda: gemv, ger, symv and syr equal the CPU's", "[cuda][blas
   cuda::ger(gpu, S(0.3), x.gpu_view(), y.gpu_view(), a.gpu_view());
   CHECK(a.compared(gpu) < op_tolerance<S>);
 
-  // A non-symmetric P: both backends read (symv) and write (syr) only its
+  // A non-symmetric P: both backends read (symv) and write (syrk) only its
   // lower triangle, so the upper one must come out unchanged on both.
-  Twin<S> p(gpu, rng, m, m), h(gpu, rng, m, 1), k(gpu, rng, m, 1);
+  Twin<S> p(gpu, rng, m, m), h(gpu, rng, m, 1), k(gpu, rng, m, 1), u(gpu, rng, m, 3);
   for (const S beta : {S(0), S(0.25)}) {
     cpu::symv(host, S(2), p.cpu_view(), h.cpu_view(), beta, k.cpu_view());
     cuda::symv(gpu, S(2), p.gpu_view(), h.gpu_view(), beta, k.gpu_view());
     CHECK(k.compared(gpu) < op_tolerance<S>);
   }
-  cpu::syr(host, S(-0.7), k.cpu_view(), p.cpu_view());
-  cuda::syr(gpu, S(-0.7), k.gpu_view(), p.gpu_view());
+  cpu::syrk(host, S(-0.7), u.cpu_view(), p.cpu_view());
+  cuda::syrk(gpu, S(-0.7), u.gpu_view(), p.gpu_view());
   CHECK(p.compared(gpu) < op_tolerance<S>);
 }
 

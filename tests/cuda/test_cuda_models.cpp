@@ -283,6 +283,7 @@ TEST_CASE("cuda: RLS updates equal the CPU's", "[cuda][force]") {
   cpu::context host;
   Rng rng(12);
   const Index n = 60, m = 4;
+  // 200 samples in batches of 16: 12 rank-16 updates and 8 pending.
   ctd::RlsState<cpu, double> cpu_rls(host, n);
   ctd::RlsState<cuda, double> gpu_rls(gpu, n);
   Twin<double> h(gpu, rng, n, 1), e(gpu, rng, m, 1), w(gpu, rng, m, n);

@@ -40,7 +40,7 @@ concept BackendFor = requires(typename B::context& ctx, MatrixView<S> y, ConstVi
   B::gemv(ctx, Trans::no, s, x, x, s, y);
   B::ger(ctx, s, x, x, y);
   B::symv(ctx, s, x, x, s, y);  // symmetric A, lower triangle read (RLS)
-  B::syr(ctx, s, x, y);         // lower triangle of A += s x x^T (RLS)
+  B::syrk(ctx, s, x, y);        // lower triangle of A += s X X^T (RLS)
   // the element-wise families
   CTD_FUSED_OPS(CTD_CONCEPT_REQUIREMENT, S)
 };

@@ -61,8 +61,9 @@
   X(void, esn_euler, (S dt_over_tau, ConstView<S> drive, MatrixView<S> a, MatrixView<S> h),             \
     (ctx, s, x, y, y))                                                                                  \
   X(void, rls_update,                                                                                   \
-    (MatrixView<S> p, MatrixView<S> work, ConstView<S> h, ConstView<S> error, MatrixView<S> readout),   \
-    (ctx, y, y, x, x, y))
+    (MatrixView<S> p, MatrixView<S> pending, MatrixView<S> work, ConstView<S> h, ConstView<S> error,    \
+     MatrixView<S> readout),                                                                            \
+    (ctx, y, y, y, x, x, y))
 
 // Fixed-point speeds and batched Jacobians (analysis/).
 #define CTD_ANALYSIS_OPS(X, S)                                                                          \

@@ -8,6 +8,7 @@
 // the r/u halves of the GRU gate block need no copies.
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -206,11 +207,13 @@ struct cpu {
       Y *= beta;
     Y.noalias() += alpha * (map(a).template selfadjointView<Eigen::Lower>() * map(x).col(0));
   }
-  // Lower triangle of A += alpha * x x^T (BLAS syr, uplo = lower); the
-  // strictly upper triangle is left untouched.
+  // Lower triangle of A += alpha * X X^T for X (n x k) (BLAS syrk, uplo =
+  // lower, no transpose); the strictly upper triangle is left untouched.
   template <class S>
-  static void syr(context&, S alpha, ConstView<S> x, MatrixView<S> a) {
-    map(a).template selfadjointView<Eigen::Lower>().rankUpdate(map(x).col(0), alpha);
+  static void syrk(context&, S alpha, ConstView<S> x, MatrixView<S> a) {
+    if (x.cols == 0) return;
+    const SingleThreadedBlas one_thread;
+    map(a).template selfadjointView<Eigen::Lower>().rankUpdate(map(x), alpha);
   }
   template <class S>
   static void axpy(context& ctx, S alpha, ConstView<S> x, MatrixView<S> y) {
@@ -455,8 +458,8 @@ struct cpu {
 
   // One RLS sample (force/rls.hpp), rls_update_by_parts<cpu>.
   template <class S>
-  static void rls_update(context& ctx, MatrixView<S> p, MatrixView<S> work, ConstView<S> h, ConstView<S> error,
-                         MatrixView<S> readout);
+  static void rls_update(context& ctx, MatrixView<S> p, MatrixView<S> pending, MatrixView<S> work, ConstView<S> h,
+                         ConstView<S> error, MatrixView<S> readout);
 
   // ---- analysis ---------------------------------------------------------------
   // y = alpha * (a - b): the scaled residual F(h) - h of the fixed-point loss.
@@ -634,27 +637,41 @@ struct cpu {
   }
 };
 
-// One RLS sample through B's own products: k = P h into work's first n
-// rows, c = 1 / (1 + h.k), P -= c k k^T on the lower triangle, readout -= c
-// error k^T. work is (n + 1) x 1: the CUDA backend keeps -c in the last
-// row, on the device, so that a FORCE step never waits for the host. A
-// backend derived from cpu with its own symv and syr (the two-thread one of
-// benchmarks/bench_force.cpp) runs its update through them with
+// One RLS sample (force/rls.hpp) through B's own products. P = P0 - U U^T:
+// p's lower triangle holds P0, and the first j columns of pending (n x
+// (j + 1)) hold U, the samples not yet applied to it. Then
+//   k = P0 h - U (U^T h)  (work's first n rows),  c = 1 / (1 + h.k),
+//   readout -= c error k^T,  pending's last column = sqrt(c) k,
+// which makes it P0 - U U^T with one column more. work is (n + 2 + j) x 1:
+// row n holds -c and row n + 1 sqrt(c) (the CUDA backend keeps them on the
+// device, so that a FORCE step never waits for the host), the rows after
+// them U^T h. A backend derived from cpu with its own symv and gemv (the
+// two-thread one of benchmarks/bench_force.cpp) runs its update through it with
 // rls_update_by_parts<itself>.
 template <class B, class S>
-void rls_update_by_parts(typename B::context& ctx, MatrixView<S> p, MatrixView<S> work, ConstView<S> h,
-                         ConstView<S> error, MatrixView<S> readout) {
-  const MatrixView<S> k = work.row_block(0, p.rows);
+void rls_update_by_parts(typename B::context& ctx, MatrixView<S> p, MatrixView<S> pending, MatrixView<S> work,
+                         ConstView<S> h, ConstView<S> error, MatrixView<S> readout) {
+  const Index n = p.rows, j = pending.cols - 1;
+  assert(p.cols == n && pending.rows == n && j >= 0 && work.rows >= n + 2 + j && h.rows == n &&
+         readout.cols == n && error.rows == readout.rows);
+  const MatrixView<S> k = work.row_block(0, n), u_h = work.row_block(n + 2, j);
+  const auto u = pending.col_block(0, j);
   B::symv(ctx, S(1), p, h, S(0), k);
+  if (j > 0) {
+    B::gemv(ctx, Trans::yes, S(1), u, h, S(0), u_h);
+    B::gemv(ctx, Trans::no, S(-1), u, u_h, S(1), k);
+  }
   const S c = S(1) / (S(1) + B::dot(ctx, h, k));
-  B::syr(ctx, -c, k, p);
   B::ger(ctx, -c, error, k, readout);
+  const MatrixView<S> added = pending.col_block(j, 1);
+  B::copy(ctx, k, added);
+  B::scale(ctx, std::sqrt(c), added);
 }
 
 template <class S>
-void cpu::rls_update(context& ctx, MatrixView<S> p, MatrixView<S> work, ConstView<S> h, ConstView<S> error,
-                     MatrixView<S> readout) {
-  rls_update_by_parts<cpu>(ctx, p, work, h, error, readout);
+void cpu::rls_update(context& ctx, MatrixView<S> p, MatrixView<S> pending, MatrixView<S> work, ConstView<S> h,
+                     ConstView<S> error, MatrixView<S> readout) {
+  rls_update_by_parts<cpu>(ctx, p, pending, work, h, error, readout);
 }
 
 static_assert(Backend<cpu>);

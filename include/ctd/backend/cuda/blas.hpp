@@ -44,11 +44,14 @@ inline cublasStatus_t symv(cublasHandle_t h, int n, const double* alpha, const d
   return cublasDsymv(h, CUBLAS_FILL_MODE_LOWER, n, alpha, a, lda, x, 1, beta, y, 1);
 }
 
-inline cublasStatus_t syr(cublasHandle_t h, int n, const float* alpha, const float* x, float* a, int lda) {
-  return cublasSsyr(h, CUBLAS_FILL_MODE_LOWER, n, alpha, x, 1, a, lda);
+// Lower triangle of C = alpha A A^T + beta C, A (n x k).
+inline cublasStatus_t syrk(cublasHandle_t h, int n, int k, const float* alpha, const float* a, int lda,
+                           const float* beta, float* c, int ldc) {
+  return cublasSsyrk(h, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, n, k, alpha, a, lda, beta, c, ldc);
 }
-inline cublasStatus_t syr(cublasHandle_t h, int n, const double* alpha, const double* x, double* a, int lda) {
-  return cublasDsyr(h, CUBLAS_FILL_MODE_LOWER, n, alpha, x, 1, a, lda);
+inline cublasStatus_t syrk(cublasHandle_t h, int n, int k, const double* alpha, const double* a, int lda,
+                           const double* beta, double* c, int ldc) {
+  return cublasDsyrk(h, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, n, k, alpha, a, lda, beta, c, ldc);
 }
 
 }  // namespace ctd::cuda_detail

@@ -131,13 +131,14 @@ struct cuda {
     if (y.rows == 0) return;
     CTD_CUDA_CHECK(cuda_detail::symv(ctx.blas(), int(a.rows), &alpha, a.data, ld(a), x.data, &beta, y.data));
   }
-  // Lower triangle of A += alpha * x x^T; the strictly upper triangle is
-  // left untouched.
+  // Lower triangle of A += alpha * X X^T for X (n x k); the strictly upper
+  // triangle is left untouched.
   template <class S>
-  static void syr(context& ctx, S alpha, ConstView<S> x, MatrixView<S> a) {
+  static void syrk(context& ctx, S alpha, ConstView<S> x, MatrixView<S> a) {
     assert(a.rows == a.cols && x.rows == a.rows);
-    if (a.rows == 0) return;
-    CTD_CUDA_CHECK(cuda_detail::syr(ctx.blas(), int(a.rows), &alpha, x.data, a.data, ld(a)));
+    if (a.rows == 0 || x.cols == 0) return;
+    const S one(1);
+    CTD_CUDA_CHECK(cuda_detail::syrk(ctx.blas(), int(a.rows), int(x.cols), &alpha, x.data, ld(x), &one, a.data, ld(a)));
   }
 
   // ---- the element-wise families (core/fused_ops.hpp) -------------------------
