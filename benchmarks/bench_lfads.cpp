@@ -17,7 +17,6 @@
 //
 // --busy-cores C: C other processes keep a core busy each for the whole
 // run, as in bench_training.
-#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -60,9 +59,9 @@ int main(int argc, char** argv) {
   app.add_option("--posterior-trials", posterior_trials, "trials of the timed sample-and-average (0: none)")
       ->check(examples::at_least(0));
   app.add_flag("--stream-only", stream_only, "time the streaming decoder alone");
-  app.add_option("--stream-trials", stream_trials, "trials behind the streaming decoder's latencies");
+  app.add_option("--stream-trials", stream_trials, "trials behind the streaming decoder's latencies")
+      ->check(examples::at_least(1));
   examples::parse_or_exit(app, argc, argv);
-  stream_trials = std::max<Index>(1, stream_trials);
   const bench::CompetingLoad load(options.busy_cores);
   const bool reference = options.reference && !stream_only;
   const auto rows = reference ? bench::run_reference("d") : std::nullopt;
