@@ -110,7 +110,7 @@ TEST_CASE("the finder's result does not depend on the chunks or the threads that
   opt.check_every = 10;
   opt.chunk = 0;
   const auto all = optimize_fixed_points(one, map, candidates, zero, opt);
-  opt.chunk = 7;  // 5 chunks of 7 and one of 5, dealt out to two threads
+  opt.chunk = 7;  // 5 chunks of 7 and one of 5, taken by two threads as they finish
   const auto chunked = optimize_fixed_points(two, map, candidates, zero, opt);
   CHECK((all.points - chunked.points).cwiseAbs().maxCoeff() < 1e-12);
   for (Index j = 0; j < N; ++j)

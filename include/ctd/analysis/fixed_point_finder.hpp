@@ -10,6 +10,7 @@
 // chunk of candidates with the chunks dealt out to the backend's shards,
 // every buffer sized once before the loop.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -179,14 +180,17 @@ class FixedPointOptimizer {
     return chunk > 0 ? std::min(chunk, points) : points;
   }
   double scale() const { return 2.0 / (double(n_) * double(N_)); }
-  // f(slot, first, count) for every chunk, the chunks dealt out to the
-  // backend's shards; slot is the first column of the shard's own part of
-  // workspace_ and grad_.
+  // f(slot, first, count) for every chunk, each shard taking the next
+  // chunk when it is done with one (a shard on a core that another process
+  // holds takes fewer); slot is the first column of the shard's own part of
+  // workspace_ and grad_. Every result goes to its chunk's columns, so who
+  // takes which chunk changes no number.
   template <class F>
   void for_each_chunk(typename B::context& ctx, F&& f) {
     const Index chunks = (N_ + chunk_ - 1) / chunk_;
+    std::atomic<Index> next_chunk{0};
     B::parallel_for(ctx, workers_, [&](Index k) {
-      for (Index c = k; c < chunks; c += workers_) {
+      for (Index c = next_chunk++; c < chunks; c = next_chunk++) {
         const Index first = c * chunk_, count = std::min(chunk_, N_ - first);
         f(k * chunk_, first, count);
       }
