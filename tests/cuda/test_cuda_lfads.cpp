@@ -8,6 +8,8 @@
 //  - a few training steps at the tutorial's sizes in float through
 //    LfadsTrainingLoss and the library's Trainer, same seeds on both: the
 //    first step's loss (1e-3 relative) and gradient, and the later losses;
+//  - the training loss's steps in double, its passes replayed as CUDA
+//    graphs from the second step: every step's loss and gradient;
 //  - the posterior sample-and-average of a handful of trials in double,
 //    every averaged output.
 #include <catch2/catch.hpp>
@@ -243,6 +245,37 @@ TEST_CASE("cuda: LFADS training steps at the tutorial's sizes follow the CPU's (
   for (std::size_t s = 1; s < std::size_t(steps); ++s) CHECK(got.losses[s] == Approx(want.losses[s]).epsilon(1e-2));
   const HostMatrix<float> gpu_update = got.after - got.before, cpu_update = want.after - want.before;
   CHECK(relative_difference(gpu_update, cpu_update) < 1e-2);
+}
+
+TEST_CASE("cuda: LFADS training losses replayed as CUDA graphs equal the CPU's at every step (double)",
+          "[cuda][lfads][graph]") {
+  // LfadsTrainingLoss runs the model's passes eagerly at step 0, records
+  // them at step 1 and replays them after: each step's batch, draws, loss
+  // and gradient must stay the CPU's, also as the KL weight changes.
+  CudaContext gpu;
+  cpu::context host(2);
+  const ctd::LfadsConfig c = ctd::testing::small_lfads_config();
+  const Index T = 4, batch = 6, steps = 5;
+  Rng rng(21);
+  const HostMatrix<double> values = perturbed_values(host, c, rng);
+  const Model<cpu, double> on_cpu(host, c, values);
+  const Model<cuda, double> on_gpu(gpu, c, values);
+  const ctd::LfadsData<double> data = random_trials<double>(rng, 3 * batch, T, c.data_dim);
+  const ctd::KlWarmup warmup{.start = 0, .end = double(steps), .min = 0.1, .max = 1.0};
+  ctd::LfadsTrainingLoss<cpu, double> cpu_loss(on_cpu.lfads, data, batch, warmup);
+  ctd::LfadsTrainingLoss<cuda, double> gpu_loss(on_gpu.lfads, data, batch, warmup);
+  Rng cpu_rng(5), gpu_rng(5);
+  for (Index step = 0; step < steps; ++step) {
+    const ctd::LfadsLosses want = cpu_loss(host, cpu_rng, step), got = gpu_loss(gpu, gpu_rng, step);
+    INFO("step " << step << ": CPU loss " << want.total() << ", GPU " << got.total());
+    CHECK(got.kl_scale == want.kl_scale);
+    CHECK(got.nll == Approx(want.nll).epsilon(1e-10));
+    CHECK(got.kl_ic == Approx(want.kl_ic).epsilon(1e-10));
+    CHECK(got.kl_ii == Approx(want.kl_ii).epsilon(1e-10));
+    CHECK(got.total() == Approx(want.total()).epsilon(1e-10));
+    CHECK(relative_difference(ctd::download<cuda, double>(gpu, on_gpu.params.grads()),
+                              ctd::download<cpu, double>(host, on_cpu.params.grads())) < 1e-9);
+  }
 }
 
 TEST_CASE("cuda: LFADS posterior sample-and-average equals the CPU's (double)", "[cuda][lfads][posterior]") {

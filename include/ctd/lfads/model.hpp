@@ -66,14 +66,23 @@ class Lfads {
   // intermediate (posterior means, factors, log-rates, states).
   LfadsLosses forward(typename B::context& ctx, const LfadsInputs<S>& in, const LfadsNoise<B, S>& noise,
                       double kl_scale, Tape& tape) const {
+    forward_pass(ctx, in, noise, tape);
+    return loss_terms(ctx, noise, kl_scale, tape);
+  }
+
+  // forward() in its two parts. The pass, encoder to log-rates, returns
+  // nothing to the host, so a CUDA graph can record it (training.hpp);
+  // posterior sampling needs only it.
+  void forward_pass(typename B::context& ctx, const LfadsInputs<S>& in, const LfadsNoise<B, S>& noise,
+                    Tape& tape) const {
     in.validate(config_);
     const Index T = in.steps, batch = in.batch;
     require(noise.data_mask.rows() == config_.data_dim && noise.data_mask.cols() == in.encod_steps * batch &&
                 noise.gen_mask.cols() == T * batch && noise.ic_eps.rows() == config_.gen_dim &&
                 noise.ic_eps.cols() == batch,
             "LFADS: the draws were made for another shape (LfadsNoise::draw with these bins and batch)");
-    const Index gen = config_.gen_dim, ii = config_.ii_dim, tb = T * batch;
-    const S var_min = S(config_.var_min), per_trial = S(1) / S(batch);
+    const Index gen = config_.gen_dim, tb = T * batch;
+    const S var_min = S(config_.var_min);
     tape.inputs = in;
     encoder_.forward(ctx, w_, in, noise, tape.encoder);
     const auto ic = tape.encoder.ic.view();
@@ -83,11 +92,21 @@ class Lfads {
     decoder_.forward(ctx, w_, tape.encoder.xenc.view(), in.ext, tape.g0.view(), T, batch, noise, tape.decoder);
     tape.lograte.resize(config_.readout_dim(), tb);
     parallel_affine<B, S>(ctx, w_.logrates_w, tape.decoder.factor_outputs(), w_.logrates_b, tape.lograte.view());
+  }
 
+  // The loss terms of the pass in the tape, each a sum returned to the
+  // host, and their own gradients.
+  LfadsLosses loss_terms(typename B::context& ctx, const LfadsNoise<B, S>& noise, double kl_scale,
+                         Tape& tape) const {
+    const Index T = tape.inputs.steps, batch = tape.inputs.batch;
+    const Index gen = config_.gen_dim, ii = config_.ii_dim, tb = T * batch;
+    const S var_min = S(config_.var_min), per_trial = S(1) / S(batch);
+    const auto ic = tape.encoder.ic.view();
     LfadsLosses losses;
     losses.kl_scale = tape.kl_scale = kl_scale;
     tape.d_lograte.resize(config_.readout_dim(), tb);
-    losses.nll = double(B::poisson_nll(ctx, tape.lograte.view(), in.recon, per_trial, tape.d_lograte.view()));
+    losses.nll =
+        double(B::poisson_nll(ctx, tape.lograte.view(), tape.inputs.recon, per_trial, tape.d_lograte.view()));
     tape.d_ic.resize(2 * gen, batch);
     tape.d_ic_prior.resize(gen, batch);
     const auto d_ic = tape.d_ic.view();
@@ -107,12 +126,21 @@ class Lfads {
   // The gradient of forward's total loss, into the parameters' gradient
   // buffer (overwritten).
   void backward(typename B::context& ctx, const LfadsNoise<B, S>& noise, Tape& tape) const {
+    weigh_kl_gradients(ctx, tape);
+    backward_pass(ctx, noise, tape);
+  }
+
+  // backward() in its two parts, split like forward(): the KL terms' own
+  // gradients weighted by the step's kl_scale, which the warm-up changes
+  // from step to step, then the pass, the same operations at every step.
+  void weigh_kl_gradients(typename B::context& ctx, Tape& tape) const {
+    for (auto d : {tape.d_ic.view(), tape.d_co.view(), tape.d_ic_prior.view(), tape.d_ar_prior.view()})
+      B::scale(ctx, S(tape.kl_scale), d);
+  }
+  void backward_pass(typename B::context& ctx, const LfadsNoise<B, S>& noise, Tape& tape) const {
     const Index gen = config_.gen_dim, ii = config_.ii_dim, T = tape.decoder.steps, batch = tape.decoder.batch;
-    const S kl_scale = S(tape.kl_scale);
-    // The KL terms' own gradients, weighted; the priors' gradients are
-    // theirs alone.
+    // The priors' gradients are the KL terms' alone.
     const auto d_ic = tape.d_ic.view(), d_co = tape.d_co.view(), d_ar = tape.d_ar_prior.view();
-    for (auto d : {d_ic, d_co, tape.d_ic_prior.view(), d_ar}) B::scale(ctx, kl_scale, d);
     B::fill(ctx, g_.ic_prior_mean, S(0));
     B::add_row_sums(ctx, d_ic.row_block(0, gen), g_.ic_prior_mean);
     B::scale(ctx, S(-1), g_.ic_prior_mean);

@@ -61,7 +61,7 @@ LfadsPosterior<S> posterior_average(typename B::context& ctx, const Lfads<B, S>&
     for (Index i = 0; i < k; ++i) ids[std::size_t(i)] = first + i;
     inputs.load(ctx, data, ids, samples);
     noise.draw(ctx, c, data.encod_steps(), T, nb, 1.0, rng);
-    model.forward(ctx, inputs.inputs(), noise, 1.0, tape);
+    model.forward_pass(ctx, inputs.inputs(), noise, tape);
     // Column k*samples + s of a pass is sample s of trial k: averaging is a
     // product with the (nb x k) matrix of 1/samples blocks.
     weights = HostMatrix<S>::Zero(nb, k);

@@ -4,10 +4,14 @@
 // step's dropout masks and normal draws, all from the trainer's data
 // generator (so a resumed run repeats them exactly), weights the KL terms
 // by the warm-up at that step, and leaves the gradient in the parameters.
-// The tutorial's optimiser settings come with it (SPEC §7).
+// The tutorial's optimiser settings come with it (SPEC §7). The model's
+// forward and backward passes are the same launches at every step, so on
+// the GPU they are replayed as CUDA graphs from the second step on
+// (core/replay.hpp); the batch, the draws and the loss terms stay eager.
 #include <algorithm>
 #include <numeric>
 
+#include "ctd/core/replay.hpp"
 #include "ctd/lfads/batch.hpp"
 #include "ctd/lfads/model.hpp"
 #include "ctd/train/trainer.hpp"
@@ -44,8 +48,11 @@ class LfadsTrainingLoss {
     }
     batch_data_.load(ctx, train_, std::vector<Index>(order_.begin(), order_.begin() + batch_));
     noise_.draw(ctx, model_.config(), train_.encod_steps(), train_.steps(), batch_, model_.config().keep_rate, rng);
-    last_ = model_.forward(ctx, batch_data_.inputs(), noise_, warmup_.scale(step), tape_);
-    model_.backward(ctx, noise_, tape_);
+    const LfadsInputs<S> in = batch_data_.inputs();
+    forward_pass_(ctx, [&] { model_.forward_pass(ctx, in, noise_, tape_); });
+    last_ = model_.loss_terms(ctx, noise_, warmup_.scale(step), tape_);
+    model_.weigh_kl_gradients(ctx, tape_);
+    backward_pass_(ctx, [&] { model_.backward_pass(ctx, noise_, tape_); });
     return last_;
   }
 
@@ -61,6 +68,7 @@ class LfadsTrainingLoss {
   LfadsBatch<B, S> batch_data_;
   LfadsNoise<B, S> noise_;
   LfadsTape<B, S> tape_;
+  Replayed<B> forward_pass_, backward_pass_;
   LfadsLosses last_;
 };
 

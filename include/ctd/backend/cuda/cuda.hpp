@@ -27,6 +27,7 @@
 #include "ctd/backend/cuda/blas.hpp"
 #include "ctd/backend/cuda/context.hpp"
 #include "ctd/backend/cuda/error.hpp"
+#include "ctd/backend/cuda/graph.hpp"
 #include "ctd/core/backend.hpp"
 #include "ctd/core/fused_ops.hpp"
 
@@ -34,6 +35,8 @@ namespace ctd {
 
 struct cuda {
   using context = CudaContext;
+  // Recorded work replayed with one launch (core/replay.hpp uses it).
+  using graph = CudaGraph;
 
   // ---- storage ------------------------------------------------------------
   // Zero-filled, like the CPU backend's memory. The fill runs on the legacy
@@ -91,6 +94,11 @@ struct cuda {
   template <class F>
   static void parallel_for(context&, Index count, F&& f) {
     for (Index k = 0; k < count; ++k) f(k);
+  }
+  // Two independent pieces of work on two streams (core/shards.hpp).
+  template <class F, class G>
+  static void concurrently(context& ctx, F&& f, G&& g) {
+    ctx.concurrently(f, g);
   }
 
   // ---- dense linear algebra (cuBLAS) ----------------------------------------
