@@ -23,24 +23,27 @@ void for_each_shard(typename B::context& ctx, Index total, F&& f) {
   });
 }
 
-// Runs two independent pieces of work of about the same size. On a
-// two-shard backend each runs alone on a shard of its own, and inside it
-// for_each_shard sees one shard: every GEMM covers the whole batch, twice
-// as wide as a half-batch shard's, and no barrier separates the two.
-// Otherwise one after the other, each spread over all the shards.
+// Runs two independent pieces of work of about the same size. A backend
+// with streams of its own (CUDA) puts them on two. On a two-shard backend
+// each runs alone on a shard of its own, and inside it for_each_shard sees
+// one shard: every GEMM covers the whole batch, twice as wide as a
+// half-batch shard's, and no barrier separates the two. Otherwise one
+// after the other, each spread over all the shards.
 template <class B, class F, class G>
 void concurrently(typename B::context& ctx, F&& f, G&& g) {
-  if (B::shards(ctx) != 2) {
+  if constexpr (requires { B::concurrently(ctx, f, g); }) {
+    B::concurrently(ctx, f, g);
+  } else if (B::shards(ctx) != 2) {
     f();
     g();
-    return;
+  } else {
+    B::parallel_for(ctx, 2, [&](Index k) {
+      if (k == 0)
+        f();
+      else
+        g();
+    });
   }
-  B::parallel_for(ctx, 2, [&](Index k) {
-    if (k == 0)
-      f();
-    else
-      g();
-  });
 }
 
 }  // namespace ctd

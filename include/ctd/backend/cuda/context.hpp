@@ -36,23 +36,12 @@ class CudaContext {
 
   CudaContext() {
     CTD_CUDA_CHECK(cudaGetDevice(&device_));
-    // A blocking stream: it waits for work on the legacy default stream,
-    // where allocate() zero-fills new memory.
-    cudaStream_t stream = nullptr;
-    CTD_CUDA_CHECK(cudaStreamCreate(&stream));
-    stream_.reset(stream);
-    cublasHandle_t blas = nullptr;
-    CTD_CUDA_CHECK(cublasCreate(&blas));
-    blas_.reset(blas);
-    CTD_CUDA_CHECK(cublasSetStream(blas, stream));
-    // An explicit workspace (set after the stream, which resets it): cuBLAS
-    // then never allocates, also not while a CUDA graph is being captured.
-    blas_workspace_ = device_buffer(blas_workspace_bytes);
-    CTD_CUDA_CHECK(cublasSetWorkspace(blas, blas_workspace_.get(), blas_workspace_bytes));
-    // Full fp32 GEMMs (no TF32), so float results agree with the CPU backend
-    // to float rounding.
-    CTD_CUDA_CHECK(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH));
-    CTD_CUDA_CHECK(cublasSetPointerMode(blas, CUBLAS_POINTER_MODE_HOST));
+    for (auto& lane : lanes_) lane = make_lane();
+    for (auto* event : {&fork_, &join_}) {
+      cudaEvent_t e = nullptr;
+      CTD_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+      event->reset(e);
+    }
     reduction_partials_ = device_buffer(2 * max_reduction_blocks * sizeof(double));
     reduction_result_ = device_buffer(2 * sizeof(double));
     replay_counter_ = device_buffer(sizeof(std::uint64_t));
@@ -65,8 +54,33 @@ class CudaContext {
   CudaContext& operator=(const CudaContext&) = delete;
 
   int device() const { return device_; }
-  cudaStream_t stream() const { return stream_.get(); }
-  cublasHandle_t blas() const { return blas_.get(); }
+  // The stream and cuBLAS handle operations run on: the context's own, or
+  // its second lane's inside concurrently()'s second piece of work.
+  cudaStream_t stream() const { return lanes_[active_].stream.get(); }
+  cublasHandle_t blas() const { return lanes_[active_].blas.get(); }
+
+  // Runs f on the context's stream and g on a second stream forked from it
+  // and joined back: the two run at once on the device, and a CUDA graph
+  // being recorded gets them as two parallel branches (the two directions
+  // of LFADS's encoder). Neither may reduce to the host or draw random
+  // numbers: those use buffers the context has one of.
+  template <class F, class G>
+  void concurrently(F&& f, G&& g) {
+    require(active_ == 0, "CudaContext::concurrently: already inside concurrently()");
+    CTD_CUDA_CHECK(cudaEventRecord(fork_.get(), lanes_[0].stream.get()));
+    CTD_CUDA_CHECK(cudaStreamWaitEvent(lanes_[1].stream.get(), fork_.get(), 0));
+    f();
+    active_ = 1;
+    try {
+      g();
+    } catch (...) {
+      active_ = 0;
+      throw;
+    }
+    active_ = 0;
+    CTD_CUDA_CHECK(cudaEventRecord(join_.get(), lanes_[1].stream.get()));
+    CTD_CUDA_CHECK(cudaStreamWaitEvent(lanes_[0].stream.get(), join_.get(), 0));
+  }
   // Reduction scratch: two partial sums per block, the two final sums on
   // the device, and pinned host memory they are copied back through.
   double* reduction_partials() const { return static_cast<double*>(reduction_partials_.get()); }
@@ -116,12 +130,45 @@ class CudaContext {
     return DeviceBuffer(p);
   }
 
-  // Members are released in reverse order: the handle before the workspace
-  // it uses, both before the stream.
+  struct EventRelease {
+    void operator()(cudaEvent_t e) const { cudaEventDestroy(e); }
+  };
+
+  // A stream and the cuBLAS handle bound to it. Members are released in
+  // reverse order: the handle before the workspace it uses, both before the
+  // stream.
+  struct Lane {
+    std::unique_ptr<CUstream_st, StreamRelease> stream;
+    DeviceBuffer blas_workspace;
+    std::unique_ptr<cublasContext, BlasRelease> blas;
+  };
+
+  static Lane make_lane() {
+    Lane lane;
+    // A blocking stream: it waits for work on the legacy default stream,
+    // where allocate() zero-fills new memory.
+    cudaStream_t stream = nullptr;
+    CTD_CUDA_CHECK(cudaStreamCreate(&stream));
+    lane.stream.reset(stream);
+    cublasHandle_t blas = nullptr;
+    CTD_CUDA_CHECK(cublasCreate(&blas));
+    lane.blas.reset(blas);
+    CTD_CUDA_CHECK(cublasSetStream(blas, stream));
+    // An explicit workspace (set after the stream, which resets it): cuBLAS
+    // then never allocates, also not while a CUDA graph is being captured.
+    lane.blas_workspace = device_buffer(blas_workspace_bytes);
+    CTD_CUDA_CHECK(cublasSetWorkspace(blas, lane.blas_workspace.get(), blas_workspace_bytes));
+    // Full fp32 GEMMs (no TF32), so float results agree with the CPU backend
+    // to float rounding.
+    CTD_CUDA_CHECK(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH));
+    CTD_CUDA_CHECK(cublasSetPointerMode(blas, CUBLAS_POINTER_MODE_HOST));
+    return lane;
+  }
+
   int device_ = 0;
-  std::unique_ptr<CUstream_st, StreamRelease> stream_;
-  DeviceBuffer blas_workspace_;
-  std::unique_ptr<cublasContext, BlasRelease> blas_;
+  Lane lanes_[2];   // the context's own, and concurrently()'s second
+  int active_ = 0;  // the lane operations run on
+  std::unique_ptr<CUevent_st, EventRelease> fork_, join_;
   DeviceBuffer reduction_partials_, reduction_result_, replay_counter_;
   std::unique_ptr<double, PinnedRelease> host_result_;
   bool has_capture_id_ = false;
