@@ -17,6 +17,7 @@
 #include "ctd/cells/esn.hpp"
 #include "ctd/core/error.hpp"
 #include "ctd/core/host.hpp"
+#include "ctd/core/replay.hpp"
 #include "ctd/force/rls.hpp"
 
 namespace ctd {
@@ -71,7 +72,17 @@ class ForceTrainer {
   const RlsState<B, S>& rls() const { return rls_; }
 
  private:
+  // A pass is the same launches every time (a training pass starts and
+  // ends with no RLS samples pending), so on the GPU it is replayed as a
+  // CUDA graph from the second on (core/replay.hpp).
   double run_pass(typename B::context& ctx, bool learn) {
+    (learn ? train_pass_ : test_pass_)(ctx, [&] { enqueue_pass(ctx, learn); });
+    B::copy(ctx, outputs_.view(), residuals_.view());
+    B::axpy(ctx, S(-1), targets_.view(), residuals_.view());
+    return std::sqrt(double(B::sum_squares(ctx, residuals_.view())) / double(residuals_.size()));
+  }
+
+  void enqueue_pass(typename B::context& ctx, bool learn) {
     const Index T = targets_.cols();
     cell_.reset(ctx, w_, state_);
     for (Index t = 0; t < T; ++t) {
@@ -87,9 +98,7 @@ class ForceTrainer {
         rls_.update(ctx, state_.h.view(), e, w_.wO);
       }
     }
-    B::copy(ctx, outputs_.view(), residuals_.view());
-    B::axpy(ctx, S(-1), targets_.view(), residuals_.view());
-    return std::sqrt(double(B::sum_squares(ctx, residuals_.view())) / double(residuals_.size()));
+    if (learn) rls_.flush(ctx);
   }
 
   void check_tensors(const typename Cell::Tensors& w) const {
@@ -114,6 +123,7 @@ class ForceTrainer {
   RlsState<B, S> rls_;
   typename Cell::State state_;
   Matrix<B, S> targets_, inputs_, outputs_, residuals_;
+  Replayed<B> train_pass_, test_pass_;
 };
 
 }  // namespace ctd

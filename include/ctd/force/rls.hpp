@@ -68,10 +68,15 @@ class RlsState {
   void update(typename B::context& ctx, ConstView<S> h, ConstView<S> error, MatrixView<S> readout) {
     assert(h.rows == n_ && h.cols == 1 && readout.cols == n_ && error.rows == readout.rows && error.cols == 1);
     B::rls_update(ctx, P_.view(), pending_.col_block(0, pending_count_ + 1), work_.view(), h, error, readout);
-    if (++pending_count_ == pending_.cols()) {
-      B::syrk(ctx, S(-1), pending_.view(), P_.view());
-      pending_count_ = 0;
-    }
+    if (++pending_count_ == pending_.cols()) flush(ctx);
+  }
+
+  // Applies the pending updates to the stored P0 (update() does every
+  // batched_updates samples), so the next sample starts a batch.
+  void flush(typename B::context& ctx) {
+    if (pending_count_ == 0) return;
+    B::syrk(ctx, S(-1), pending_.col_block(0, pending_count_), P_.view());
+    pending_count_ = 0;
   }
 
   Index state_size() const { return n_; }
