@@ -309,9 +309,9 @@ class LfadsStep {
 };
 
 // The reference rows of reference_gpu.py, run with `python`.
-std::optional<nlohmann::json> run_gpu_reference(const std::string& python) {
+std::optional<nlohmann::json> run_gpu_reference(const std::string& python, const std::string& script) {
   const auto out = std::filesystem::temp_directory_path() / "ctd_reference_gpu.json";
-  const std::string cmd = python + " '" CTD_GPU_REFERENCE_SCRIPT "' --json '" + out.string() + "'";
+  const std::string cmd = python + " '" + script + "' --json '" + out.string() + "'";
   fmt::print("running the GPU reference: {}\n", cmd);
   std::fflush(stdout);
   if (std::system(cmd.c_str()) != 0) {
@@ -330,6 +330,11 @@ int main(int argc, char** argv) {
   CLI::App app{"The CUDA backend's workloads against PyTorch CUDA and JAX on the same GPU", "bench_cuda"};
   options.add_to(app);
   app.add_option("--python", python, "the Python that runs the GPU reference");
+  // A binary built on one machine and run on another finds the script where
+  // the working tree is there (scripts/gpu-check --prebuilt passes it).
+  std::string reference_script = CTD_GPU_REFERENCE_SCRIPT;
+  app.add_option("--reference-script", reference_script, "reference_gpu.py, where it is on this machine")
+      ->check(CLI::ExistingFile);
   examples::parse_or_exit(app, argc, argv);
   if (const std::string why = cuda_unavailable_reason(); !why.empty()) {
     fmt::print("skipped: no GPU ({})\n", why);
@@ -389,15 +394,19 @@ int main(int argc, char** argv) {
     fmt::print("{}: first step's loss on the GPU {:.6g}, on the CPU {:.6g} (relative difference {:.2g})\n",
                lfads_train, gpu_first, cpu_first, std::abs(gpu_first - cpu_first) / std::abs(cpu_first));
     const double flops = bench::lfads_flops(on_gpu.config());
-    ours.push_back({lfads_train, "GPU, eager", bench::time_ms([&] { on_gpu(gpu); }, 10, 100), flops});
+    // From its second step the trainer replays the passes as CUDA graphs
+    // (lfads/training.hpp).
+    ours.push_back({lfads_train, "GPU, passes as graphs", bench::time_ms([&] { on_gpu(gpu); }, 10, 100), flops});
     cpu_rows.push_back({lfads_train, bench::time_ms([&] { on_cpu(host); }, 3, 20), cpu_label});
-    // 2048 trials, 128 samples each in batches of 128 (one trial a pass),
-    // the averages downloaded: one timed run, as bench_lfads times it.
+    // 2048 trials, 128 samples each, the averages downloaded: one timed
+    // run, as bench_lfads times it; in batches of 128 (one trial a pass,
+    // the CPU's choice) and of 8192 (64 trials a pass), which a GPU fills.
     Rng rng(3);
     const LfadsData<float> trials = bench::lfads_trials(rng, 2048, on_gpu.config().data_dim);
-    ours.push_back({lfads_posterior, "GPU, eager", bench::time_ms([&] {
-                      posterior_average<cuda, float>(gpu, on_gpu.model(), trials, 128, batch, rng);
-                    }, 0, 1), 0.0});
+    for (const Index posterior_batch : {Index(batch), Index(8192)})
+      ours.push_back({lfads_posterior, fmt::format("GPU, batch {}", posterior_batch), bench::time_ms([&] {
+                        posterior_average<cuda, float>(gpu, on_gpu.model(), trials, 128, posterior_batch, rng);
+                      }, 0, 1), 0.0});
   }
   // d: the causal streaming decoder, bin by bin, against our CPU backend on
   // one thread (its best for one trial) and the published FPGA figure.
@@ -418,7 +427,8 @@ int main(int argc, char** argv) {
   ours.push_back({"e FORCE training pass", "GPU, 300 steps", force_pass<cuda>(gpu, 30), 468.6e6});
   cpu_rows.push_back({"e FORCE training pass", force_pass<cpu>(host, 10), cpu_label});
 
-  const std::optional<nlohmann::json> ref = options.reference ? run_gpu_reference(python) : std::nullopt;
+  const std::optional<nlohmann::json> ref =
+      options.reference ? run_gpu_reference(python, reference_script) : std::nullopt;
   // Reference rows (workload key in reference_gpu.py, variant) per workload.
   const std::vector<std::tuple<std::string, std::string, std::string>> references = {
       {"a integrator training step", "a_integrator_vrnn_train", "torch CUDA, hand loop + autograd"},
