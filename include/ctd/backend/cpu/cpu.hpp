@@ -233,10 +233,14 @@ struct cpu {
   static S dot(context&, ConstView<S> x, ConstView<S> y) {
     return map(x).cwiseProduct(map(y)).sum();
   }
-  // y (rows x 1) += sum over the columns of x: bias gradients.
+  // y (rows x 1) += sum over the columns of x: bias gradients. Column by
+  // column, so x streams through once in memory order (Eigen's rowwise()
+  // reduction of a column-major map runs about 3x slower at LFADS's 384 x
+  // 3200).
   template <class S>
   static void add_row_sums(context&, ConstView<S> x, MatrixView<S> y) {
-    map(y).col(0) += map(x).rowwise().sum();
+    auto sum = col(y, 0);
+    for (Index j = 0; j < x.cols; ++j) sum += col(x, j);
   }
   // y[:, j] = v for every column j: a shared initial state for a batch.
   template <class S>
