@@ -77,6 +77,17 @@ HostMatrix<double> perturbed_values(cpu::context& host, const ctd::LfadsConfig& 
   return ctd::download<cpu, double>(host, init.values());
 }
 
+// Every part of an LFADS loss the GPU computed equals the CPU's to double
+// rounding.
+void check_same_losses(const ctd::LfadsLosses& got, const ctd::LfadsLosses& want) {
+  CHECK(got.kl_scale == want.kl_scale);
+  CHECK(got.nll == Approx(want.nll).epsilon(1e-10));
+  CHECK(got.kl_ic == Approx(want.kl_ic).epsilon(1e-10));
+  CHECK(got.kl_ii == Approx(want.kl_ii).epsilon(1e-10));
+  CHECK(got.l2 == Approx(want.l2).epsilon(1e-10));
+  CHECK(got.total() == Approx(want.total()).epsilon(1e-10));
+}
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("cuda: LFADS noise drawn on the device equals the CPU's draw", "[cuda][lfads][random]", float,
@@ -154,12 +165,7 @@ TEST_CASE("cuda: LFADS loss and every parameter gradient equal the CPU's (double
                                                             kl_scale, tape_gpu);
   CHECK(want.kl_ic > 0);
   CHECK(want.kl_ii != 0);
-  CHECK(got.kl_scale == want.kl_scale);
-  CHECK(got.nll == Approx(want.nll).epsilon(1e-10));
-  CHECK(got.kl_ic == Approx(want.kl_ic).epsilon(1e-10));
-  CHECK(got.kl_ii == Approx(want.kl_ii).epsilon(1e-10));
-  CHECK(got.l2 == Approx(want.l2).epsilon(1e-10));
-  CHECK(got.total() == Approx(want.total()).epsilon(1e-10));
+  check_same_losses(got, want);
   // The forward's intermediates the posterior reads.
   CHECK(relative_difference(ctd::download<cuda, double>(gpu, tape_gpu.lograte.view()),
                             ctd::download<cpu, double>(host, tape_cpu.lograte.view())) < 1e-10);
@@ -268,11 +274,7 @@ TEST_CASE("cuda: LFADS training losses replayed as CUDA graphs equal the CPU's a
   for (Index step = 0; step < steps; ++step) {
     const ctd::LfadsLosses want = cpu_loss(host, cpu_rng, step), got = gpu_loss(gpu, gpu_rng, step);
     INFO("step " << step << ": CPU loss " << want.total() << ", GPU " << got.total());
-    CHECK(got.kl_scale == want.kl_scale);
-    CHECK(got.nll == Approx(want.nll).epsilon(1e-10));
-    CHECK(got.kl_ic == Approx(want.kl_ic).epsilon(1e-10));
-    CHECK(got.kl_ii == Approx(want.kl_ii).epsilon(1e-10));
-    CHECK(got.total() == Approx(want.total()).epsilon(1e-10));
+    check_same_losses(got, want);
     CHECK(relative_difference(ctd::download<cuda, double>(gpu, on_gpu.params.grads()),
                               ctd::download<cpu, double>(host, on_cpu.params.grads())) < 1e-9);
   }
