@@ -5,7 +5,9 @@
 // refused.
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 #include <Eigen/Cholesky>
@@ -99,29 +101,42 @@ TEST_CASE("RLS gives the same P and readout whatever the batch of pending update
   CHECK_THROWS_WITH((ctd::RlsState<cpu, double>(ctx, n, {.batched_updates = 0})), Contains("batched_updates"));
 }
 
-TEST_CASE("symv and syrk use the lower triangle only", "[rls][backend]") {
+// Sizes below, at and around the symv kernel's four-column panels and one
+// or more packets of rows (symv_lower.hpp), in a matrix with a leading
+// dimension larger than its size.
+TEMPLATE_TEST_CASE("symv and syrk use the lower triangle only", "[rls][backend]", float, double) {
+  using S = TestType;
+  const double tol = std::is_same_v<S, float> ? 1e-5 : 1e-12;
   cpu::context ctx;
-  const Index n = 7;
-  ctd::Rng rng(9);
-  HostMatrix<double> A = ctd::random_normal<double>(rng, n, n, 1.0);
-  A = (A + A.transpose()).eval();
-  HostMatrix<double> stored = A;
-  stored.triangularView<Eigen::StrictlyUpper>().setConstant(std::numeric_limits<double>::quiet_NaN());
-  auto a_dev = ctd::upload<cpu, double>(ctx, stored);
-  const HostMatrix<double> x = ctd::random_normal<double>(rng, n, 1, 1.0);
-  const HostMatrix<double> y0 = ctd::random_normal<double>(rng, n, 1, 1.0);
-  const auto x_dev = ctd::upload<cpu, double>(ctx, x);
-  auto y_dev = ctd::upload<cpu, double>(ctx, y0);
-  cpu::symv(ctx, 2.0, a_dev.view(), x_dev.view(), 0.5, y_dev.view());
-  CHECK((ctd::download<cpu, double>(ctx, y_dev.view()) - (2.0 * A * x + 0.5 * y0)).norm() < 1e-12);
-  const HostMatrix<double> X = ctd::random_normal<double>(rng, n, 3, 1.0);
-  cpu::syrk(ctx, -0.3, ctd::upload<cpu, double>(ctx, X).view(), a_dev.view());
-  const HostMatrix<double> updated = ctd::download<cpu, double>(ctx, a_dev.view());
-  const HostMatrix<double> want = A - 0.3 * X * X.transpose();
-  CHECK((HostMatrix<double>(updated.triangularView<Eigen::Lower>()) -
-         HostMatrix<double>(want.triangularView<Eigen::Lower>()))
-            .norm() < 1e-12);
-  CHECK(updated.triangularView<Eigen::StrictlyUpper>().toDenseMatrix().hasNaN());  // untouched
+  for (const Index n : {1, 3, 4, 5, 7, 16, 21, 37, 70}) {
+    CAPTURE(n);
+    ctd::Rng rng(9 + std::uint64_t(n));
+    HostMatrix<S> A = ctd::random_normal<S>(rng, n, n, 1.0);
+    A = (A + A.transpose()).eval();
+    HostMatrix<S> stored = HostMatrix<S>::Constant(n + 3, n, std::numeric_limits<S>::quiet_NaN());
+    stored.topRows(n) = A;
+    stored.topRows(n).template triangularView<Eigen::StrictlyUpper>().setConstant(
+        std::numeric_limits<S>::quiet_NaN());
+    auto padded = ctd::upload<cpu, S>(ctx, stored);
+    const ctd::MatrixView<S> a_dev(padded.view().data, n, n, n + 3);
+    const HostMatrix<S> x = ctd::random_normal<S>(rng, n, 1, 1.0);
+    const HostMatrix<S> y0 = ctd::random_normal<S>(rng, n, 1, 1.0);
+    const auto x_dev = ctd::upload<cpu, S>(ctx, x);
+    for (const S beta : {S(0), S(1), S(0.5)}) {
+      auto y_dev = ctd::upload<cpu, S>(ctx, y0);
+      cpu::symv(ctx, S(2), ctd::ConstView<S>(a_dev), x_dev.view(), beta, y_dev.view());
+      const HostMatrix<S> want = S(2) * A * x + beta * y0;
+      CHECK((ctd::download<cpu, S>(ctx, y_dev.view()) - want).norm() / want.norm() < tol);
+    }
+    const HostMatrix<S> X = ctd::random_normal<S>(rng, n, 3, 1.0);
+    cpu::syrk(ctx, S(-0.3), ctd::upload<cpu, S>(ctx, X).view(), a_dev);
+    const HostMatrix<S> updated = ctd::download<cpu, S>(ctx, ctd::ConstView<S>(a_dev));
+    const HostMatrix<S> want = A - S(0.3) * X * X.transpose();
+    CHECK((HostMatrix<S>(updated.template triangularView<Eigen::Lower>()) -
+           HostMatrix<S>(want.template triangularView<Eigen::Lower>()))
+              .norm() < tol * want.norm());
+    if (n > 1) CHECK(updated.template triangularView<Eigen::StrictlyUpper>().toDenseMatrix().hasNaN());  // untouched
+  }
 }
 
 TEST_CASE("RLS refuses a non-positive P(0)", "[rls]") {

@@ -19,6 +19,7 @@
 #include <Eigen/Core>
 #include <omp.h>
 
+#include "ctd/backend/cpu/symv_lower.hpp"
 #include "ctd/core/ar1_kl.hpp"
 #include "ctd/core/backend.hpp"
 #include "ctd/core/error.hpp"
@@ -196,16 +197,17 @@ struct cpu {
   }
   // y = alpha * A x + beta * y for a symmetric A of which only the lower
   // triangle is read (BLAS symv, uplo = lower): half the memory traffic of
-  // gemv, and the strictly upper triangle may hold anything.
+  // gemv, and the strictly upper triangle may hold anything. Our own kernel
+  // (symv_lower.hpp), not BLAS's.
   template <class S>
   static void symv(context&, S alpha, ConstView<S> a, ConstView<S> x, S beta, MatrixView<S> y) {
-    const SingleThreadedBlas one_thread;
+    assert(a.rows == a.cols && x.rows == a.rows && x.cols == 1 && y.rows == a.rows && y.cols == 1);
     auto Y = map(y).col(0);
     if (beta == S(0))
       Y.setZero();
     else if (beta != S(1))
       Y *= beta;
-    Y.noalias() += alpha * (map(a).template selfadjointView<Eigen::Lower>() * map(x).col(0));
+    detail::symv_lower(a.rows, alpha, a.data, a.ld, x.data, y.data);
   }
   // Lower triangle of A += alpha * X X^T for X (n x k) (BLAS syrk, uplo =
   // lower, no transpose); the strictly upper triangle is left untouched.
