@@ -139,6 +139,25 @@ TEMPLATE_TEST_CASE("symv and syrk use the lower triangle only", "[rls][backend]"
   }
 }
 
+// Column lengths below, at and above one packet, in a matrix with a
+// leading dimension larger than its rows (cpu::ger's unaligned columns).
+TEMPLATE_TEST_CASE("ger adds alpha x y^T", "[rls][backend]", float, double) {
+  using S = TestType;
+  cpu::context ctx;
+  ctd::Rng rng(4);
+  for (const auto& [m, n] : {std::pair<Index, Index>{1, 1}, {3, 5}, {16, 2}, {20, 37}, {41, 4}}) {
+    CAPTURE(m, n);
+    const HostMatrix<S> x = ctd::random_normal<S>(rng, m, 1, 1.0), y = ctd::random_normal<S>(rng, n, 1, 1.0);
+    const HostMatrix<S> stored = ctd::random_normal<S>(rng, m + 2, n, 1.0);
+    auto a_dev = ctd::upload<cpu, S>(ctx, stored);
+    cpu::ger(ctx, S(-0.7), ctd::upload<cpu, S>(ctx, x).view(), ctd::upload<cpu, S>(ctx, y).view(),
+             ctd::MatrixView<S>(a_dev.view().data, m, n, m + 2));
+    HostMatrix<S> want = stored;
+    want.topRows(m) += S(-0.7) * x * y.transpose();
+    CHECK((ctd::download<cpu, S>(ctx, a_dev.view()) - want).norm() < 1e-5 * want.norm());  // the padding rows kept
+  }
+}
+
 TEST_CASE("RLS refuses a non-positive P(0)", "[rls]") {
   cpu::context ctx;
   CHECK_THROWS_WITH((ctd::RlsState<cpu, float>(ctx, 10, {0.0})), Contains("p0_diagonal"));
