@@ -105,6 +105,32 @@ struct cpu {
   static auto col(ConstView<S> v, Index j) {
     return Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>>(v.data + j * v.ld, v.rows);
   }
+  // Rows [start, start + size) of column j of views, from row `row` on, as
+  // Eigen arrays of compile-time Size (or Dynamic): one segment of
+  // for_segments.
+  template <class S, int Size>
+  struct Segment {
+    Index start, size;
+    auto operator()(MatrixView<S> v, Index j, Index row = 0) const {
+      return Eigen::Map<Eigen::Array<S, Size, 1>>(v.data + j * v.ld + row + start, size);
+    }
+    auto operator()(ConstView<S> v, Index j, Index row = 0) const {
+      return Eigen::Map<const Eigen::Array<S, Size, 1>>(v.data + j * v.ld + row + start, size);
+    }
+  };
+  // Calls body(segment) over rows [0, rows) of a column: one packet at a
+  // time as fixed-size arrays, then the rest. Eigen steps a dynamic-size
+  // column to an aligned address one scalar at a time (scalar tanh
+  // included), which at n = 100 (a column start every 400 bytes) made the
+  // cell passes twice as slow as unaligned packets: tanh over 100 x 128,
+  // 8.5 us against 4.2.
+  template <class S, class Body>
+  static void for_segments(Index rows, Body&& body) {
+    constexpr Index lanes = Eigen::internal::packet_traits<S>::size;
+    Index i = 0;
+    for (; i + lanes <= rows; i += lanes) body(Segment<S, int(lanes)>{i, lanes});
+    if (i < rows) body(Segment<S, Eigen::Dynamic>{i, rows - i});
+  }
 
   // ---- storage ------------------------------------------------------------
   template <class S>
@@ -368,12 +394,13 @@ struct cpu {
   // y = tanh(x).
   template <class S>
   static void tanh(context&, ConstView<S> x, MatrixView<S> y) {
-    for (Index j = 0; j < x.cols; ++j) col(y, j) = col(x, j).tanh();
+    for (Index j = 0; j < x.cols; ++j) for_segments<S>(x.rows, [&](auto s) { s(y, j) = s(x, j).tanh(); });
   }
   // dz = dh * (1 - h^2).
   template <class S>
   static void tanh_backward(context&, ConstView<S> dh, ConstView<S> h, MatrixView<S> dz) {
-    for (Index j = 0; j < h.cols; ++j) col(dz, j) = col(dh, j) * (S(1) - col(h, j).square());
+    for (Index j = 0; j < h.cols; ++j)
+      for_segments<S>(h.rows, [&](auto s) { s(dz, j) = s(dh, j) * (S(1) - s(h, j).square()); });
   }
 
   // GRU gates, in place on the (2n x B) pre-activations ru:
@@ -381,24 +408,26 @@ struct cpu {
   template <class S>
   static void gru_gates(context&, MatrixView<S> ru, ConstView<S> h, MatrixView<S> rh, S bfg) {
     const Index n = h.rows;
-    for (Index j = 0; j < h.cols; ++j) {
-      auto g = col(ru, j);
-      g.head(n) = S(0.5) * ((S(0.5) * g.head(n)).tanh() + S(1));
-      g.tail(n) = S(0.5) * ((S(0.5) * (g.tail(n) + bfg)).tanh() + S(1));
-      col(rh, j) = g.head(n) * col(h, j);
-    }
+    for (Index j = 0; j < h.cols; ++j)
+      for_segments<S>(n, [&](auto s) {
+        auto r = s(ru, j), u = s(ru, j, n);
+        r = S(0.5) * ((S(0.5) * r).tanh() + S(1));
+        u = S(0.5) * ((S(0.5) * (u + bfg)).tanh() + S(1));
+        s(rh, j) = r * s(h, j);
+      });
   }
   // GRU state, in place on the candidate pre-activation c:
   // c = tanh(c); h_next = u * h + (1 - u) * c.
   template <class S>
   static void gru_state(context&, MatrixView<S> c, ConstView<S> u, ConstView<S> h,
                         MatrixView<S> h_next) {
-    for (Index j = 0; j < h.cols; ++j) {
-      auto cj = col(c, j);
-      cj = cj.tanh();
-      const auto uj = col(u, j);
-      col(h_next, j) = uj * col(h, j) + (S(1) - uj) * cj;
-    }
+    for (Index j = 0; j < h.cols; ++j)
+      for_segments<S>(h.rows, [&](auto s) {
+        auto cj = s(c, j);
+        cj = cj.tanh();
+        const auto uj = s(u, j);
+        s(h_next, j) = uj * s(h, j) + (S(1) - uj) * cj;
+      });
   }
   // Backward through h_next = u h + (1-u) c given dh_next:
   // dc_pre = dh_next (1-u)(1-c^2), du_pre = dh_next (h-c) u(1-u), dh += dh_next u.
@@ -406,22 +435,24 @@ struct cpu {
   static void gru_candidate_backward(context&, ConstView<S> dh_next, ConstView<S> h, ConstView<S> u,
                                      ConstView<S> c, MatrixView<S> dc_pre, MatrixView<S> du_pre,
                                      MatrixView<S> dh) {
-    for (Index j = 0; j < h.cols; ++j) {
-      const auto d = col(dh_next, j), hj = col(h, j), uj = col(u, j), cj = col(c, j);
-      col(dc_pre, j) = d * (S(1) - uj) * (S(1) - cj.square());
-      col(du_pre, j) = d * (hj - cj) * uj * (S(1) - uj);
-      col(dh, j) += d * uj;
-    }
+    for (Index j = 0; j < h.cols; ++j)
+      for_segments<S>(h.rows, [&](auto s) {
+        const auto d = s(dh_next, j), hj = s(h, j), uj = s(u, j), cj = s(c, j);
+        s(dc_pre, j) = d * (S(1) - uj) * (S(1) - cj.square());
+        s(du_pre, j) = d * (hj - cj) * uj * (S(1) - uj);
+        s(dh, j) += d * uj;
+      });
   }
   // Backward through rh = r * h given drh: dr_pre = drh h r(1-r); dh += drh r.
   template <class S>
   static void gru_reset_backward(context&, ConstView<S> drh, ConstView<S> h, ConstView<S> r,
                                  MatrixView<S> dr_pre, MatrixView<S> dh) {
-    for (Index j = 0; j < h.cols; ++j) {
-      const auto d = col(drh, j), rj = col(r, j);
-      col(dr_pre, j) = d * col(h, j) * rj * (S(1) - rj);
-      col(dh, j) += d * rj;
-    }
+    for (Index j = 0; j < h.cols; ++j)
+      for_segments<S>(h.rows, [&](auto s) {
+        const auto d = s(drh, j), rj = s(r, j);
+        s(dr_pre, j) = d * s(h, j) * rj * (S(1) - rj);
+        s(dh, j) += d * rj;
+      });
   }
 
   // LSTM state, in place on the (4n x B) pre-activations [i; f; g; o]:
@@ -432,16 +463,18 @@ struct cpu {
                          MatrixView<S> tanh_c_next, MatrixView<S> h_next, S forget_bias) {
     const Index n = c.rows;
     const auto sigmoid = [](auto x) { return S(0.5) * ((S(0.5) * x).tanh() + S(1)); };
-    for (Index j = 0; j < c.cols; ++j) {
-      auto g = col(gates, j);
-      g.segment(0, n) = sigmoid(g.segment(0, n));
-      g.segment(n, n) = sigmoid(g.segment(n, n) + forget_bias);
-      g.segment(2 * n, n) = g.segment(2 * n, n).tanh();
-      g.segment(3 * n, n) = sigmoid(g.segment(3 * n, n));
-      col(c_next, j) = g.segment(n, n) * col(c, j) + g.segment(0, n) * g.segment(2 * n, n);
-      col(tanh_c_next, j) = col(c_next, j).tanh();
-      col(h_next, j) = g.segment(3 * n, n) * col(tanh_c_next, j);
-    }
+    for (Index j = 0; j < c.cols; ++j)
+      for_segments<S>(n, [&](auto s) {
+        auto i = s(gates, j), f = s(gates, j, n), g = s(gates, j, 2 * n), o = s(gates, j, 3 * n);
+        i = sigmoid(i);
+        f = sigmoid(f + forget_bias);
+        g = g.tanh();
+        o = sigmoid(o);
+        auto cn = s(c_next, j), tc = s(tanh_c_next, j);
+        cn = f * s(c, j) + i * g;
+        tc = cn.tanh();
+        s(h_next, j) = o * tc;
+      });
   }
   // Backward through lstm_state given dh_next and dc_next: the cotangent of
   // c_next is dc_next + dh_next o (1 - tanh_c_next^2); writes the gates'
@@ -470,11 +503,12 @@ struct cpu {
   template <class S>
   static void esn_euler(context&, S dt_over_tau, ConstView<S> drive, MatrixView<S> a,
                         MatrixView<S> h) {
-    for (Index j = 0; j < a.cols; ++j) {
-      auto aj = col(a, j);
-      aj += dt_over_tau * (col(drive, j) - aj);
-      col(h, j) = aj.tanh();
-    }
+    for (Index j = 0; j < a.cols; ++j)
+      for_segments<S>(a.rows, [&](auto s) {
+        auto aj = s(a, j);
+        aj += dt_over_tau * (s(drive, j) - aj);
+        s(h, j) = aj.tanh();
+      });
   }
 
   // One RLS sample (force/rls.hpp), rls_update_by_parts<cpu>.
