@@ -127,9 +127,21 @@ struct cpu {
   // purely arithmetic ones it measured no faster.
   template <class S, class Body>
   static void for_segments(Index rows, Body&& body) {
-    constexpr Index lanes = Eigen::internal::packet_traits<S>::size;
+    constexpr int lanes = Eigen::internal::packet_traits<S>::size;
     Index i = 0;
-    for (; i + lanes <= rows; i += lanes) body(Segment<S, int(lanes)>{i, lanes});
+    for (; i + lanes <= rows; i += lanes) body(Segment<S, lanes>{i, lanes});
+    // The rest in a half and a quarter packet, which Eigen computes with
+    // its smaller packets (n = 100: 6 x 16 + 4 floats), then one by one.
+    if constexpr (lanes >= 4) {
+      if (i + lanes / 2 <= rows) {
+        body(Segment<S, lanes / 2>{i, lanes / 2});
+        i += lanes / 2;
+      }
+      if (i + lanes / 4 <= rows) {
+        body(Segment<S, lanes / 4>{i, lanes / 4});
+        i += lanes / 4;
+      }
+    }
     if (i < rows) body(Segment<S, Eigen::Dynamic>{i, rows - i});
   }
 
