@@ -9,19 +9,12 @@
 // --busy-cores C: C other processes keep a core busy each for the whole
 // run, as in bench_training.
 //
-// Variants: float and double on one thread (the library's CPU backend), and
-// float on two threads (the same ops split over two OpenMP threads: rows of
-// wR, equal-area column blocks of P's lower triangle), to measure whether a
-// second core pays for the fork/join of two parallel regions per step (and
-// a third, P's batched update, every 16th).
+// Variants: float and double on one thread, and float with the context's
+// product team of two threads (cpu::context's product_threads: rows of wR,
+// equal-area column blocks of P's lower triangle, each thread keeping its
+// share in its own core's cache).
 // Every timed pass also counts heap allocations (malloc is wrapped below):
-// the library's step loop must make none.
-//
-// Measured (2-core EPYC VM, -march=native, float): two threads take 0.7x the
-// time of one on an idle machine, and 5-10x (passes up to seconds) while
-// another process holds a core; the library therefore runs FORCE on one.
-#include <omp.h>
-
+// the library's step loop must make none, on one thread or two.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -68,100 +61,6 @@ namespace {
 
 using namespace ctd;
 
-// Column c_k of `parts` blocks of the lower triangle of an (n x n) matrix,
-// so that every block holds about the same number of elements.
-Index triangle_split(Index n, int k, int parts) {
-  // columns [0, j) hold j (n + 1/2) - j^2 / 2 elements
-  const double b = double(n) + 0.5, target = double(n) * double(n + 1) / 2 * k / parts;
-  return std::clamp<Index>(Index(std::lround(b - std::sqrt(b * b - 2 * target))), 0, n);
-}
-
-// The CPU backend with FORCE's n x n operations split over two threads.
-// Each thread keeps to the same rows of wR and the same columns of P in every
-// call, so its share stays in its own core's L2 cache.
-struct cpu_two_threads : cpu {
-  static constexpr int threads = 2;
-
-  template <class S>
-  static void gemv(context& ctx, Trans ta, S alpha, ConstView<S> a, ConstView<S> x, S beta, MatrixView<S> y) {
-    if (ta == Trans::yes || a.rows < 256 || a.cols < 256) return cpu::gemv(ctx, ta, alpha, a, x, beta, y);
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num();
-      const Index r0 = a.rows * t / threads, r1 = a.rows * (t + 1) / threads;
-      cpu::gemv(ctx, Trans::no, alpha, a.row_block(r0, r1 - r0), x, beta, y.row_block(r0, r1 - r0));
-    }
-  }
-
-  // Thread t owns columns [j0, j1) of the lower triangle: the symmetric
-  // diagonal block D and the rectangle R below it. It adds D x[j0:j1] +
-  // R^T x[j1:] to rows [j0, j1) and R x[j0:j1] to rows [j1, n); rows below
-  // j0 of other threads meet in per-thread partial sums, added at the end.
-  template <class S>
-  static void symv(context& ctx, S alpha, ConstView<S> a, ConstView<S> x, S beta, MatrixView<S> y) {
-    const Index n = a.rows;
-    auto& partial = partial_sums<S>(n);
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num();
-      const Index j0 = triangle_split(n, t, threads), j1 = triangle_split(n, t + 1, threads);
-      MatrixView<S> out = t == 0 ? y : MatrixView<S>(partial.data() + (t - 1) * n, n, 1);
-      if (t > 0 || beta == S(0))
-        cpu::fill(ctx, out.row_block(j0, n - j0), S(0));  // rows above j0: thread 0, j0 = 0
-      else
-        cpu::scale(ctx, beta, out);
-      const auto block = a.col_block(j0, j1 - j0);
-      cpu::symv(ctx, alpha, block.row_block(j0, j1 - j0), x.row_block(j0, j1 - j0), S(1),
-                out.row_block(j0, j1 - j0));
-      if (j1 < n) {
-        const auto below = block.row_block(j1, n - j1);
-        cpu::gemv(ctx, Trans::yes, alpha, below, x.row_block(j1, n - j1), S(1), out.row_block(j0, j1 - j0));
-        cpu::gemv(ctx, Trans::no, alpha, below, x.row_block(j0, j1 - j0), S(1), out.row_block(j1, n - j1));
-      }
-#pragma omp barrier
-      const Index r0 = n * t / threads, r1 = n * (t + 1) / threads;
-      for (int u = 1; u < threads; ++u) {
-        const Index first = std::max(r0, triangle_split(n, u, threads));
-        if (first < r1)
-          cpu::axpy(ctx, S(1), ConstView<S>(partial.data() + (u - 1) * n + first, r1 - first, 1),
-                    y.row_block(first, r1 - first));
-      }
-    }
-  }
-
-  // Thread t updates columns [j0, j1) of the lower triangle: the
-  // diagonal block by syrk, the rectangle below it by gemm.
-  template <class S>
-  static void syrk(context& ctx, S alpha, ConstView<S> x, MatrixView<S> a) {
-    const Index n = a.rows;
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num();
-      const Index j0 = triangle_split(n, t, threads), j1 = triangle_split(n, t + 1, threads);
-      const auto block = a.col_block(j0, j1 - j0);
-      cpu::syrk(ctx, alpha, x.row_block(j0, j1 - j0), block.row_block(j0, j1 - j0));
-      if (j1 < n)
-        cpu::gemm(ctx, Trans::no, Trans::yes, alpha, x.row_block(j1, n - j1), x.row_block(j0, j1 - j0), S(1),
-                  block.row_block(j1, n - j1));
-    }
-  }
-
-  template <class S>
-  static void rls_update(context& ctx, MatrixView<S> p, MatrixView<S> pending, MatrixView<S> work, ConstView<S> h,
-                         ConstView<S> error, MatrixView<S> readout) {
-    rls_update_by_parts<cpu_two_threads>(ctx, p, pending, work, h, error, readout);
-  }
-
- private:
-  // (n x (threads - 1)) partial sums of symv, sized on first use.
-  template <class S>
-  static Matrix<cpu, S>& partial_sums(Index n) {
-    static Matrix<cpu, S> m;
-    if (m.rows() != n) m.resize(n, threads - 1);
-    return m;
-  }
-};
-
 struct Problem {
   HostMatrix<double> targets;  // (m x T) from the chaotic teacher
   std::uint64_t student_seed;
@@ -170,12 +69,12 @@ struct Problem {
 // One FORCE set-up on backend B in precision S: the tutorial's student.
 template <class B, class S>
 struct Force {
-  typename B::context ctx;
+  typename B::context& ctx;
   EsnCell<B, S> cell{500, 1, 20, S(0.1)};
   Parameters<B, S> params{EsnCell<B, S>::specs(500, 1, 20)};
   typename EsnCell<B, S>::Tensors w = bind_values<EsnCell<B, S>>(params);
   std::unique_ptr<ForceTrainer<B, S>> trainer;  // made once w is initialised
-  explicit Force(const Problem& p) {
+  Force(typename B::context& context, const Problem& p) : ctx(context) {
     Rng rng(p.student_seed);
     typename EsnCell<B, S>::Init init;
     init.g = S(1.5);
@@ -190,15 +89,18 @@ struct Measured {
   double error = 0;  // RMS error of the last pass timed
 };
 
+// Allocations are counted in the timed passes: a first pass may size
+// buffers (the product team's partial sums, OpenBLAS's per-thread buffers).
 template <class Pass>
 Measured measure(const Pass& pass, int warmup, int samples) {
   Measured r;
   long worst = 0;
+  int calls = 0;
   r.timing = bench::time_ms(
       [&] {
         const long before = heap_allocations.load();
         r.error = pass();
-        worst = std::max(worst, heap_allocations.load() - before);
+        if (++calls > warmup) worst = std::max(worst, heap_allocations.load() - before);
       },
       warmup, samples);
   r.allocations_per_pass = worst;
@@ -222,9 +124,10 @@ int main(int argc, char** argv) {
 
   // The variants are interleaved round by round, so a drift of the machine's
   // speed hits them all alike; the reported time is the median over rounds.
-  Force<cpu, float> f1(problem);
-  Force<cpu, double> d1(problem);
-  Force<cpu_two_threads, float> f2(problem);
+  cpu::context one_thread(1), two_threads(1, 2);
+  Force<cpu, float> f1(one_thread, problem);
+  Force<cpu, double> d1(one_thread, problem);
+  Force<cpu, float> f2(two_threads, problem);
   const int rounds = 3;
   std::vector<Measured> train_f1, train_d1, train_f2, run_f1, run_d1, run_f2;
   for (int r = 0; r < rounds; ++r) {
@@ -290,11 +193,8 @@ int main(int argc, char** argv) {
   };
   bench::report(rows, options.json);
   fmt::print("tutorial's 2019 GPU figure: about 50 ms per training pass\n");
-  // The library's loop (one thread) must not allocate. The two-thread
-  // variant's occasional allocations are libgomp's: GOMP_parallel builds a
-  // new team when the last one is not yet released (seen under load).
-  const long allocations = std::max({tf1.allocations_per_pass, td1.allocations_per_pass, rf1.allocations_per_pass,
-                                     rd1.allocations_per_pass});
+  const long allocations = std::max({tf1.allocations_per_pass, td1.allocations_per_pass, tf2.allocations_per_pass,
+                                     rf1.allocations_per_pass, rd1.allocations_per_pass, rf2.allocations_per_pass});
   if (allocations != 0) {
     fmt::print("FAIL: {} heap allocations inside a pass of the library's loop\n", allocations);
     return 1;

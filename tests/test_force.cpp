@@ -104,6 +104,30 @@ TEST_CASE("FORCE learns the tutorial's chaotic teacher", "[force]") {
   CHECK(test <= 0.05);
 }
 
+// The product team (cpu::context's product_threads) shares wR h, P h and
+// P's update by rows and blocks of columns; only the order of the sums
+// changes, so in double the passes agree to rounding, learning included.
+TEST_CASE("FORCE passes with a product team of two threads match one thread's", "[force]") {
+  cpu::context ctx;
+  ctd::Rng teacher_rng(0);
+  const HostMatrix<double> f = ctd::chaotic_teacher_targets<cpu, double>(ctx, teacher_rng);
+  HostMatrix<double> outputs[2];
+  double before = 0, test_rms[2];
+  for (const int threads : {1, 2}) {
+    ctd::Rng rng(1);
+    Student<double> net(500, 20, 1.5, rng);
+    net.ctx = cpu::context(1, threads);
+    ctd::ForceTrainer<cpu, double> trainer(net.ctx, net.cell, net.w, f);
+    before = trainer.test_pass(net.ctx);
+    for (int pass = 0; pass < 3; ++pass) trainer.train_pass(net.ctx);
+    test_rms[threads - 1] = trainer.test_pass(net.ctx);
+    outputs[threads - 1] = ctd::download<cpu, double>(net.ctx, trainer.outputs());
+  }
+  INFO("test RMS before " << before << ", after 3 passes: one thread " << test_rms[0] << ", two " << test_rms[1]);
+  CHECK(test_rms[0] < 0.8 * before);  // it learned
+  CHECK((outputs[1] - outputs[0]).norm() < 1e-8 * outputs[0].norm());
+}
+
 TEST_CASE("Passes restart from a0 while P and the readout persist", "[force]") {
   ctd::Rng rng(3);
   Student<float> net(100, 2, 1.5, rng);

@@ -1,12 +1,16 @@
 // Tests for ctd/force/rls.hpp (SPEC §4): RLS on fixed data (no feedback) is
 // the batch ridge solution with regulariser 1 / p0_diagonal, P is the
 // regularised inverse covariance, batching P's updates changes nothing, the
-// symmetric backend ops agree with their dense forms, and bad options are
-// refused.
+// symmetric backend ops agree with their dense forms on one thread or
+// shared by a product team, and bad options are refused.
 #include <catch2/catch.hpp>
 
+#include <array>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <limits>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -103,13 +107,16 @@ TEST_CASE("RLS gives the same P and readout whatever the batch of pending update
 
 // Sizes below, at and around the symv kernel's four-column panels and one
 // or more packets of rows (symv_lower.hpp), in a matrix with a leading
-// dimension larger than its size.
+// dimension larger than its size; the two largest are shared by a product
+// team of two or three threads where the context has one (blocks of
+// columns that do not start on a panel boundary).
 TEMPLATE_TEST_CASE("symv and syrk use the lower triangle only", "[rls][backend]", float, double) {
   using S = TestType;
   const double tol = std::is_same_v<S, float> ? 1e-5 : 1e-12;
-  cpu::context ctx;
-  for (const Index n : {1, 3, 4, 5, 7, 16, 21, 37, 70}) {
-    CAPTURE(n);
+  const int product_threads = GENERATE(1, 2, 3);
+  cpu::context ctx(1, product_threads);
+  for (const Index n : {1, 3, 4, 5, 7, 16, 21, 37, 70, 400, 517}) {
+    CAPTURE(n, product_threads);
     ctd::Rng rng(9 + std::uint64_t(n));
     HostMatrix<S> A = ctd::random_normal<S>(rng, n, n, 1.0);
     A = (A + A.transpose()).eval();
@@ -137,6 +144,57 @@ TEMPLATE_TEST_CASE("symv and syrk use the lower triangle only", "[rls][backend]"
               .norm() < tol * want.norm());
     if (n > 1) CHECK(updated.template triangularView<Eigen::StrictlyUpper>().toDenseMatrix().hasNaN());  // untouched
   }
+}
+
+// Matrices above and below the size a product team shares, in rows not
+// divisible by the members' packet-aligned row blocks, with a padded
+// leading dimension; a transposed product stays on the calling thread.
+TEMPLATE_TEST_CASE("gemv gives the same product whatever the product team", "[rls][backend]", float, double) {
+  using S = TestType;
+  const double tol = std::is_same_v<S, float> ? 1e-5 : 1e-12;
+  const int product_threads = GENERATE(1, 2, 3);
+  cpu::context ctx(1, product_threads);
+  ctd::Rng rng(5);
+  for (const auto& [m, n] : {std::pair<Index, Index>{20, 500}, {500, 500}, {1001, 70}, {77, 900}}) {
+    CAPTURE(m, n, product_threads);
+    const HostMatrix<S> stored = ctd::random_normal<S>(rng, m + 5, n, 1.0);
+    auto a_dev = ctd::upload<cpu, S>(ctx, stored);
+    const ctd::ConstView<S> a(a_dev.view().data, m, n, m + 5);
+    const HostMatrix<S> A = stored.topRows(m);
+    const HostMatrix<S> x = ctd::random_normal<S>(rng, n, 1, 1.0), y0 = ctd::random_normal<S>(rng, m, 1, 1.0);
+    for (const S beta : {S(0), S(1), S(0.5)}) {
+      auto y = ctd::upload<cpu, S>(ctx, y0);
+      cpu::gemv(ctx, ctd::Trans::no, S(-1.5), a, ctd::upload<cpu, S>(ctx, x).view(), beta, y.view());
+      const HostMatrix<S> want = S(-1.5) * A * x + beta * y0;
+      CHECK((ctd::download<cpu, S>(ctx, y.view()) - want).norm() / want.norm() < tol);
+    }
+    const HostMatrix<S> v = ctd::random_normal<S>(rng, m, 1, 1.0);
+    auto w = ctd::upload<cpu, S>(ctx, HostMatrix<S>(HostMatrix<S>::Zero(n, 1)));
+    cpu::gemv(ctx, ctd::Trans::yes, S(1), a, ctd::upload<cpu, S>(ctx, v).view(), S(0), w.view());
+    const HostMatrix<S> want = A.transpose() * v;
+    CHECK((ctd::download<cpu, S>(ctx, w.view()) - want).norm() / want.norm() < tol);
+  }
+}
+
+// A team calls every member once per run, the caller as member 0, also
+// after its helpers have gone to sleep for want of work.
+TEST_CASE("A product team runs each member once per call, awake or after sleeping", "[backend]") {
+  ctd::detail::Team team(3);
+  std::array<std::atomic<int>, 3> calls{};
+  const auto caller = std::this_thread::get_id();
+  bool caller_is_member_0 = true;
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 100; ++i)
+      team.run([&](int member) {
+        calls[std::size_t(member)].fetch_add(1);
+        if (member == 0 && std::this_thread::get_id() != caller) caller_is_member_0 = false;
+      });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the helpers sleep after about 0.1 ms
+  }
+  CHECK(calls[0] == 200);
+  CHECK(calls[1] == 200);
+  CHECK(calls[2] == 200);
+  CHECK(caller_is_member_0);
 }
 
 // Column lengths below, at and above one packet, in a matrix with a

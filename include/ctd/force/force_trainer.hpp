@@ -7,10 +7,11 @@
 // updates wO (and P) after every `update_every`-th step, and P and wO carry
 // over from pass to pass. A test pass runs the same way without learning.
 // Every step is backend ops on buffers sized in the constructor: no
-// allocation in the time loop. It runs on one thread: one trajectory has no
-// independent trials to share out, and splitting its matrix-vector products
-// over two threads pays only on an otherwise idle machine
-// (benchmarks/bench_force.cpp measures both).
+// allocation in the time loop. One trajectory has no independent trials to
+// share out; on the CPU its large products (wR h, P h, P's update) are
+// shared by the context's product team when it has one
+// (cpu::context's product_threads), which pays on an otherwise idle machine
+// only (benchmarks/bench_force.cpp measures one thread and two).
 #include <cmath>
 #include <string>
 

@@ -12,14 +12,17 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <numbers>
 #include <type_traits>
+#include <utility>
 
 #include <Eigen/Core>
 #include <omp.h>
 
 #include "ctd/backend/cpu/symv_lower.hpp"
+#include "ctd/backend/cpu/team.hpp"
 #include "ctd/core/ar1_kl.hpp"
 #include "ctd/core/backend.hpp"
 #include "ctd/core/error.hpp"
@@ -35,11 +38,22 @@ struct cpu {
   // barriers collapse when another process holds a core. One parallel region
   // per sequence, each thread running its trials through every time step,
   // needs no barrier inside the time loop.
+  //
+  // A single trajectory has no trials to share out. product_threads > 1
+  // instead shares each of its large products (gemv, symv, syrk of at least
+  // product_split_from elements: FORCE's wR h, P h and P's update) among a
+  // team of threads, each keeping to the same rows or columns so that its
+  // share stays in its own core's cache. 1 by default: the team's helpers
+  // spin between products, so it pays on an otherwise idle machine only
+  // (FORCE's pass on two threads: benchmarks/RESULTS.md).
   struct context {
-    explicit context(int thread_count = omp_get_max_threads()) : threads(std::max(1, thread_count)) {
+    explicit context(int thread_count = omp_get_max_threads(), int product_threads = 1)
+        : threads(std::max(1, thread_count)),
+          products(product_threads > 1 ? std::make_shared<detail::Team>(product_threads) : nullptr) {
       Eigen::setNbThreads(1);
     }
     int threads;
+    std::shared_ptr<detail::Team> products;  // null: one thread
   };
   // A BLAS behind Eigen (ctd::openblas) runs on the calling thread alone,
   // as Eigen's own products do. OpenBLAS's OpenMP build otherwise forks
@@ -193,6 +207,44 @@ struct cpu {
   static void synchronize(context&) {}
 
   // ---- dense linear algebra -----------------------------------------------
+  // The team that shares a product over `elements` matrix elements, or null
+  // where the calling thread does it alone: no team, a small product (a
+  // hand-over costs more than it saves), or a call inside a shard.
+  static constexpr Index product_split_from = Index(1) << 16;
+  static detail::Team* product_team(context& ctx, Index elements) {
+    return ctx.products && elements >= product_split_from && !omp_in_parallel() ? ctx.products.get() : nullptr;
+  }
+  // Member m's rows [r0, r1) of `rows`, in whole packets but the last.
+  static std::pair<Index, Index> team_split(Index rows, int m, int members) {
+    const auto edge = [&](int k) { return k == members ? rows : rows * k / members / 16 * 16; };
+    return {edge(m), edge(m + 1)};
+  }
+  // The first column of member m's block of the lower triangle of an
+  // (n x n) matrix, the blocks taking about the same time in symv_lower.
+  // A column costs its elements plus column_cost more (its share of a
+  // panel's diagonal block and reductions): symv_lower over columns [0, j)
+  // and [j, 500) measured 4.75 and 6.36 us at j = 146, which splits the
+  // elements evenly, and 3.17 and 7.01 at j = 100, so about 110 elements.
+  static Index triangle_split(Index n, int m, int members) {
+    constexpr double column_cost = 110;
+    // columns [0, j) cost j (n + 1/2 + column_cost) - j^2 / 2
+    const double b = double(n) + 0.5 + column_cost, total = b * double(n) - double(n) * double(n) / 2;
+    const double target = total * m / members;
+    return std::clamp<Index>(Index(std::lround(b - std::sqrt(b * b - 2 * target))), 0, n);
+  }
+  // Columns [j0, j1) of syrk's update: the diagonal block and the
+  // rectangle below it.
+  template <class S>
+  static void syrk_columns(S alpha, ConstView<S> x, MatrixView<S> a, Index j0, Index j1) {
+    const SingleThreadedBlas one_thread;
+    const Index n = a.rows;
+    const auto X = map(x);
+    auto block = map(a).middleCols(j0, j1 - j0);
+    block.middleRows(j0, j1 - j0).template selfadjointView<Eigen::Lower>().rankUpdate(X.middleRows(j0, j1 - j0),
+                                                                                      alpha);
+    if (j1 < n)
+      block.bottomRows(n - j1).noalias() += alpha * X.bottomRows(n - j1) * X.middleRows(j0, j1 - j0).transpose();
+  }
   // C = alpha * op(A) op(B) + beta * C; beta == 0 overwrites C (even NaN).
   template <class S>
   static void gemm(context&, Trans ta, Trans tb, S alpha, ConstView<S> a, ConstView<S> b, S beta,
@@ -214,10 +266,22 @@ struct cpu {
     else
       C.noalias() += alpha * A.transpose() * Bm.transpose();
   }
-  // y = alpha * op(A) x + beta * y, x and y column vectors.
+  // y = alpha * op(A) x + beta * y, x and y column vectors. Shared by the
+  // product team by rows of A.
   template <class S>
-  static void gemv(context&, Trans ta, S alpha, ConstView<S> a, ConstView<S> x, S beta,
+  static void gemv(context& ctx, Trans ta, S alpha, ConstView<S> a, ConstView<S> x, S beta,
                    MatrixView<S> y) {
+    detail::Team* team = product_team(ctx, a.rows * a.cols);
+    if (team && ta == Trans::no)
+      return team->run([&](int member) {
+        const auto [r0, r1] = team_split(a.rows, member, team->members());
+        gemv_here(ta, alpha, a.row_block(r0, r1 - r0), x, beta, y.row_block(r0, r1 - r0));
+      });
+    gemv_here(ta, alpha, a, x, beta, y);
+  }
+  // gemv on the calling thread.
+  template <class S>
+  static void gemv_here(Trans ta, S alpha, ConstView<S> a, ConstView<S> x, S beta, MatrixView<S> y) {
     const SingleThreadedBlas one_thread;
     auto Y = map(y).col(0);
     if (beta == S(0))
@@ -253,23 +317,49 @@ struct cpu {
   // triangle is read (BLAS symv, uplo = lower): half the memory traffic of
   // gemv, and the strictly upper triangle may hold anything. Our own kernel
   // (symv_lower.hpp), not BLAS's.
+  // Shared by the product team in blocks of columns of equal area: member
+  // m > 0 adds its columns' part (rows from its first column on) into its
+  // scratch, summed into y after.
   template <class S>
-  static void symv(context&, S alpha, ConstView<S> a, ConstView<S> x, S beta, MatrixView<S> y) {
+  static void symv(context& ctx, S alpha, ConstView<S> a, ConstView<S> x, S beta, MatrixView<S> y) {
     assert(a.rows == a.cols && x.rows == a.rows && x.cols == 1 && y.rows == a.rows && y.cols == 1);
+    const Index n = a.rows;
     auto Y = map(y).col(0);
     if (beta == S(0))
       Y.setZero();
     else if (beta != S(1))
       Y *= beta;
-    detail::symv_lower(a.rows, alpha, a.data, a.ld, x.data, y.data);
+    detail::Team* team = product_team(ctx, n * n / 2);
+    if (!team) return detail::symv_lower(n, Index(0), n, alpha, a.data, a.ld, x.data, y.data);
+    const int members = team->members();
+    team->run([&](int member) {
+      const Index j0 = triangle_split(n, member, members), j1 = triangle_split(n, member + 1, members);
+      S* out = y.data;
+      if (member > 0) {
+        out = team->scratch<S>(member, std::size_t(n));
+        std::fill(out + j0, out + n, S(0));
+      }
+      detail::symv_lower(n, j0, j1, alpha, a.data, a.ld, x.data, out);
+    });
+    for (int member = 1; member < members; ++member) {
+      const Index j0 = triangle_split(n, member, members);
+      Y.tail(n - j0) += Eigen::Map<const Eigen::Vector<S, Eigen::Dynamic>>(team->scratch<S>(member, n) + j0, n - j0);
+    }
   }
   // Lower triangle of A += alpha * X X^T for X (n x k) (BLAS syrk, uplo =
   // lower, no transpose); the strictly upper triangle is left untouched.
+  // Shared by the product team in the same blocks of columns as symv: each
+  // member updates its diagonal block and the rectangle below it.
   template <class S>
-  static void syrk(context&, S alpha, ConstView<S> x, MatrixView<S> a) {
+  static void syrk(context& ctx, S alpha, ConstView<S> x, MatrixView<S> a) {
     if (x.cols == 0) return;
-    const SingleThreadedBlas one_thread;
-    map(a).template selfadjointView<Eigen::Lower>().rankUpdate(map(x), alpha);
+    const Index n = a.rows;
+    detail::Team* team = product_team(ctx, n * n / 2);
+    if (!team) return syrk_columns(alpha, x, a, 0, n);
+    team->run([&](int member) {
+      syrk_columns(alpha, x, a, triangle_split(n, member, team->members()),
+                   triangle_split(n, member + 1, team->members()));
+    });
   }
   template <class S>
   static void axpy(context& ctx, S alpha, ConstView<S> x, MatrixView<S> y) {

@@ -14,6 +14,10 @@
 // accumulates their dot products with x (the mirrored upper triangle's part,
 // added to y[j..j+3] after the pass), so each element of the triangle is
 // loaded once, with Eigen's packets of the target instruction set.
+//
+// The columns [first, end) alone give the part of the product that lies in
+// them (rows first..n-1 of y): threads that share one product each take a
+// block of columns (cpu::symv with product_threads).
 #include <Eigen/Core>
 
 #include "ctd/core/types.hpp"
@@ -21,13 +25,13 @@
 namespace ctd::detail {
 
 template <class S>
-void symv_lower(Index n, S alpha, const S* a, Index ld, const S* x, S* y) {
+void symv_lower(Index n, Index first, Index end, S alpha, const S* a, Index ld, const S* x, S* y) {
   using namespace Eigen::internal;
   using Packet = typename packet_traits<S>::type;
   constexpr Index lanes = packet_traits<S>::size;
   constexpr int W = 4;
-  Index j = 0;
-  for (; j + W <= n; j += W) {
+  Index j = first;
+  for (; j + W <= end; j += W) {
     const S* column[W];
     S xs[W], mirrored[W];
     Packet xp[W], dots[W];
@@ -64,7 +68,7 @@ void symv_lower(Index n, S alpha, const S* a, Index ld, const S* x, S* y) {
       }
     for (int c = 0; c < W; ++c) y[j + c] += alpha * mirrored[c];
   }
-  for (; j < n; ++j) {  // the last n mod W columns
+  for (; j < end; ++j) {  // the last (end - first) mod W columns
     const S* column = a + j * ld;
     const S xj = alpha * x[j];
     S mirrored = 0;
