@@ -1,7 +1,7 @@
 #pragma once
 // A fixed team of threads that share single operations, for the CPU
 // backend's products of one trajectory (FORCE's wR h, P h and P's update:
-// cpu::context::product_threads).
+// cpu::context's product_threads).
 //
 // Why not an OpenMP region per product: a step of FORCE's pass is a few
 // microseconds of work per thread. On the Xeon VM an empty OpenMP region
@@ -11,10 +11,18 @@
 // operations; after about 0.1 ms without work they sleep on an atomic
 // wait, so an idle team costs nothing.
 //
-// The caller is member 0 and does its share itself; every call of run()
-// uses the same member for the same share, so each thread keeps its part of
-// a matrix in its own core's cache from call to call.
+// The caller is member 0 and does its share first; every call of run()
+// gives the same member the same share, so each thread keeps its part of a
+// matrix in its own core's cache from call to call.
+//
+// On a machine where another process holds a core a helper is often not
+// running. So a share is claimed before it is done, and the caller does
+// every share no helper has claimed yet instead of waiting for one; and
+// when a helper that had claimed its share kept the caller waiting (it lost
+// its core mid-share), the caller does every share itself for a while
+// (rest_after_stall) before it hands work over again.
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <thread>
 #include <vector>
@@ -32,10 +40,9 @@ inline void spin_pause() {
 
 class Team {
  public:
-  explicit Team(int members) : members_(members < 1 ? 1 : members) {
-    scratch_.resize(std::size_t(members_));
+  explicit Team(int members) : slots_(std::size_t(members < 1 ? 1 : members)) {
     try {
-      for (int m = 1; m < members_; ++m) helpers_.emplace_back([this, m] { serve(m); });
+      for (int m = 1; m < this->members(); ++m) helpers_.emplace_back([this, m] { serve(m); });
     } catch (...) {
       stop();
       throw;
@@ -45,51 +52,76 @@ class Team {
   Team(const Team&) = delete;
   Team& operator=(const Team&) = delete;
 
-  int members() const { return members_; }
+  int members() const { return int(slots_.size()); }
 
-  // Calls work(member) for every member at once, this thread as member 0;
-  // returns when all have returned. work must not throw.
+  // Calls work(member) once for every member, this thread as member 0 and
+  // the helpers for the others as far as they are free; returns when all
+  // have returned. work must not throw.
   template <class F>
   void run(F&& work) {
-    if (members_ == 1) return work(0);
+    const int n = members();
+    if (n == 1 || Clock::now() < resting_until_) {
+      for (int m = 0; m < n; ++m) work(m);
+      return;
+    }
     job_ = {&work, [](void* w, int member) { (*static_cast<F*>(w))(member); }};
-    running_.store(members_ - 1, std::memory_order_relaxed);
+    running_.store(n - 1, std::memory_order_relaxed);
+    for (int m = 1; m < n; ++m) slots_[std::size_t(m)].taken.store(false, std::memory_order_release);
     epoch_.fetch_add(1, std::memory_order_release);
     epoch_.notify_all();
     work(0);
-    // Spinning, then yielding: a helper that shares this core (more
-    // members than free cores) gets it.
+    for (int m = 1; m < n; ++m)
+      if (!slots_[std::size_t(m)].taken.exchange(true, std::memory_order_acq_rel)) {
+        work(m);
+        running_.fetch_sub(1, std::memory_order_relaxed);
+      }
+    if (running_.load(std::memory_order_acquire) == 0) return;
+    const auto waiting_since = Clock::now();
     for (int i = 0; running_.load(std::memory_order_acquire) != 0; ++i)
       if (i < spin_limit)
         spin_pause();
       else
-        std::this_thread::yield();
+        std::this_thread::yield();  // a helper that shares this core gets it
+    if (Clock::now() - waiting_since > stall) resting_until_ = Clock::now() + rest_after_stall;
   }
 
   // A buffer of at least `count` values of T for one member's partial
   // results, kept between calls (allocated on first use or growth only).
   template <class T>
   T* scratch(int member, std::size_t count) {
-    auto& s = scratch_[std::size_t(member)];
+    auto& s = slots_[std::size_t(member)].scratch;
     if (s.size() < count * sizeof(T)) s.resize(count * sizeof(T));
     return reinterpret_cast<T*>(s.data());
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
   // A helper spins this many pauses (about 0.1 ms) waiting for the next
   // operation before it sleeps: long enough to bridge the caller's own work
   // between two shared operations of a step.
   static constexpr int spin_limit = 4096;
+  // A wait for a claimed share this long means its helper lost its core
+  // (a share takes microseconds; a scheduler's time slice, milliseconds).
+  // FORCE's bench on an idle machine saw two such waits over 100 us in a
+  // few thousand passes, and two over 500 us; with a core busy, 15.
+  static constexpr auto stall = std::chrono::microseconds(500);
+  static constexpr auto rest_after_stall = std::chrono::milliseconds(100);
 
   void serve(int member) {
     int seen = 0;
+    auto& slot = slots_[std::size_t(member)];
     for (;;) {
       for (int i = 0; i < spin_limit && epoch_.load(std::memory_order_acquire) == seen; ++i) spin_pause();
       epoch_.wait(seen, std::memory_order_acquire);
       seen = epoch_.load(std::memory_order_acquire);
       if (stop_.load(std::memory_order_relaxed)) return;
-      job_.call(job_.work, member);
-      running_.fetch_sub(1, std::memory_order_release);
+      // Claimed after the caller reset the flag for the newest job, whose
+      // job_ the claim then sees; a flag still set belongs to a job the
+      // caller has finished, or taken over.
+      if (!slot.taken.exchange(true, std::memory_order_acq_rel)) {
+        job_.call(job_.work, member);
+        running_.fetch_sub(1, std::memory_order_release);
+      }
     }
   }
 
@@ -104,14 +136,20 @@ class Team {
     void* work = nullptr;
     void (*call)(void*, int) = nullptr;
   };
-  int members_;
+  // One member's claim on its share and its partial results, a cache line
+  // of its own.
+  struct alignas(64) Slot {
+    std::atomic<bool> taken{true};
+    std::vector<std::byte> scratch;
+  };
+  std::vector<Slot> slots_;
   // The job and its epoch share a cache line: a helper that sees the new
   // epoch has the job with it.
   alignas(64) std::atomic<int> epoch_{0};
   Job job_;
-  alignas(64) std::atomic<int> running_{0};
+  alignas(64) std::atomic<int> running_{0};  // shares claimed or not, unfinished
+  Clock::time_point resting_until_{};
   std::atomic<bool> stop_{false};
-  std::vector<std::vector<std::byte>> scratch_;
   std::vector<std::thread> helpers_;
 };
 
