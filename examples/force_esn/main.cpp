@@ -15,14 +15,16 @@
 // float, is streamed twice per step), reaches the same error, and its P stays
 // symmetric positive definite over 300 passes (tests/test_force.cpp).
 //
-// --threads 2 shares each step's large products between two cores (a pass
-// 7.5 ms against 10.3 on the Xeon VM, benchmarks/RESULTS.md); their helper
-// spins between products, so keep 1 where another process holds a core.
+// Threads: two by default where OpenMP sees two cores (OMP_NUM_THREADS).
+// They share each step's large products (a pass 7.2 ms against 10.7 on one
+// thread on the Xeon VM); where another process holds a core the pass runs
+// at about one thread's speed (benchmarks/RESULTS.md).
 #include <algorithm>
 #include <chrono>
 
 #include <Eigen/Eigenvalues>
 #include <fmt/core.h>
+#include <omp.h>
 
 #include "common/cli.hpp"
 #include "common/json_file.hpp"
@@ -63,7 +65,7 @@ int run(int argc, char** argv) {
   ForceOptions force;
   Index passes = 15;
   std::uint64_t seed = 0;
-  int threads = 1;
+  int threads = std::min(2, omp_get_max_threads());
   examples::OutputFolder out{"out/force_esn"};
   app.add_option("--n", n, "student reservoir size")->capture_default_str()->check(examples::positive);
   app.add_option("--m", teacher.outputs, "outputs: the teacher's first m hidden units")
@@ -82,8 +84,7 @@ int run(int argc, char** argv) {
       ->capture_default_str()->check(examples::positive);
   app.add_option("--seed", seed, "seed of the teacher and the student")->capture_default_str();
   app.add_option("--threads", threads,
-                 "threads sharing each step's products (wR h, P h, P's update); 2 pays on an otherwise idle "
-                 "machine only")
+                 "threads sharing each step's large products (wR h, P h, P's update)")
       ->capture_default_str()->check(examples::positive);
   out.add_to(app);
   examples::parse_or_exit(app, argc, argv);

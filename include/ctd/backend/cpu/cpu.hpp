@@ -43,9 +43,10 @@ struct cpu {
   // instead shares each of its large products (gemv, symv, syrk of at least
   // product_split_from elements: FORCE's wR h, P h and P's update) among a
   // team of threads, each keeping to the same rows or columns so that its
-  // share stays in its own core's cache. 1 by default: the team's helpers
-  // spin between products, so it pays on an otherwise idle machine only
-  // (FORCE's pass on two threads: benchmarks/RESULTS.md).
+  // share stays in its own core's cache (FORCE's pass on two threads: 7.2
+  // ms against 10.7 on one, benchmarks/RESULTS.md). Where another process
+  // holds a core, the team falls back to about one thread's speed
+  // (team.hpp). 1 by default: a context starts no threads unless asked.
   struct context {
     explicit context(int thread_count = omp_get_max_threads(), int product_threads = 1)
         : threads(std::max(1, thread_count)),
@@ -317,9 +318,9 @@ struct cpu {
   // triangle is read (BLAS symv, uplo = lower): half the memory traffic of
   // gemv, and the strictly upper triangle may hold anything. Our own kernel
   // (symv_lower.hpp), not BLAS's.
-  // Shared by the product team in blocks of columns of equal area: member
-  // m > 0 adds its columns' part (rows from its first column on) into its
-  // scratch, summed into y after.
+  // Shared by the product team in blocks of columns (triangle_split):
+  // member m > 0 adds its columns' part (rows from its first column on)
+  // into its scratch, summed into y after.
   template <class S>
   static void symv(context& ctx, S alpha, ConstView<S> a, ConstView<S> x, S beta, MatrixView<S> y) {
     assert(a.rows == a.cols && x.rows == a.rows && x.cols == 1 && y.rows == a.rows && y.cols == 1);
