@@ -197,6 +197,36 @@ TEST_CASE("A product team runs each member once per call, awake or after sleepin
   CHECK(caller_is_member_0);
 }
 
+// A helper that keeps the caller waiting (as one that lost its core
+// mid-share does) makes the caller do every share itself for a while, then
+// the helpers get shares again. Each attempt gives the helper 2 ms to
+// claim its share while the caller's own takes that long.
+TEST_CASE("A product team's caller does every share itself for a while after a helper kept it waiting",
+          "[backend]") {
+  using namespace std::chrono_literals;
+  ctd::detail::Team team(2);
+  const auto caller = std::this_thread::get_id();
+  const auto share_ran_on_helper = [&](std::chrono::milliseconds helper_share) {
+    std::atomic<bool> on_helper{false};
+    team.run([&](int member) {
+      if (member == 0) std::this_thread::sleep_for(2ms);
+      if (member == 1 && std::this_thread::get_id() != caller) {
+        on_helper = true;
+        std::this_thread::sleep_for(helper_share);
+      }
+    });
+    return on_helper.load();
+  };
+  bool stalled = false;
+  for (int attempt = 0; attempt < 50 && !stalled; ++attempt) stalled = share_ran_on_helper(5ms);
+  REQUIRE(stalled);  // a helper claimed its share and kept the caller waiting
+  for (int i = 0; i < 5; ++i) CHECK_FALSE(share_ran_on_helper(0ms));  // resting: all on the caller
+  std::this_thread::sleep_for(150ms);
+  bool shared_again = false;
+  for (int attempt = 0; attempt < 50 && !shared_again; ++attempt) shared_again = share_ran_on_helper(0ms);
+  CHECK(shared_again);
+}
+
 // Column lengths below, at and above one packet, in a matrix with a
 // leading dimension larger than its rows (cpu::ger's unaligned columns).
 TEMPLATE_TEST_CASE("ger adds alpha x y^T", "[rls][backend]", float, double) {
