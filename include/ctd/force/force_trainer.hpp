@@ -10,8 +10,8 @@
 // allocation in the time loop. One trajectory has no independent trials to
 // share out; on the CPU its large products (wR h, P h, P's update) are
 // shared by the context's product team when it has one
-// (cpu::context's product_threads), which pays on an otherwise idle machine
-// only (benchmarks/bench_force.cpp measures one thread and two).
+// (cpu::context's product_threads; benchmarks/bench_force.cpp measures one
+// thread and two).
 #include <cmath>
 #include <string>
 

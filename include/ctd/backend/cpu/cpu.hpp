@@ -47,6 +47,8 @@ struct cpu {
   // ms against 10.7 on one, benchmarks/RESULTS.md). Where another process
   // holds a core, the team falls back to about one thread's speed
   // (team.hpp). 1 by default: a context starts no threads unless asked.
+  // A context with a team serves one calling thread at a time (copies
+  // share the team).
   struct context {
     explicit context(int thread_count = omp_get_max_threads(), int product_threads = 1)
         : threads(std::max(1, thread_count)),

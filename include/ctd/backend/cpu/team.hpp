@@ -56,7 +56,7 @@ class Team {
 
   // Calls work(member) once for every member, this thread as member 0 and
   // the helpers for the others as far as they are free; returns when all
-  // have returned. work must not throw.
+  // have returned. work must not throw; one thread at a time calls run().
   template <class F>
   void run(F&& work) {
     const int n = members();
