@@ -11,8 +11,8 @@
 //
 // Variants: float and double on one thread, and float with the context's
 // product team of two threads (cpu::context's product_threads: rows of wR,
-// equal-area column blocks of P's lower triangle, each thread keeping its
-// share in its own core's cache).
+// column blocks of P's lower triangle, each thread keeping its share in its
+// own core's cache).
 // Every timed pass also counts heap allocations (malloc is wrapped below):
 // the library's step loop must make none, on one thread or two.
 #include <algorithm>
