@@ -33,34 +33,39 @@ SequenceBatch<double> random_batch(Rng& rng, Index u, Index o, Index T, Index B)
   return b;
 }
 
-// With state noise, the same draws at every evaluation of the loss.
+// With state noise, the same draws at every evaluation of the loss. On
+// one thread and on three (the weight gradients sum their 20 columns in
+// shards of 7, 7 and 6).
 template <template <class, class> class Cell>
 void check_all_parameter_gradients(const typename Cell<cpu, double>::Init& init, double state_noise = 0) {
-  cpu::context ctx;
-  Rng rng(7);
-  const Index n = 6, u = 3, o = 2, T = 5, B = 4;
-  RnnRegressor<Cell, cpu, double> model(n, u, o);
-  model.initialize(ctx, rng, init);
-  // Non-zero biases so their gradients are tested away from 0.
-  auto values = model.parameters().values();
-  for (Index i = 0; i < values.rows; ++i) values.data[i] += 0.1 * rng.normal();
-  model.load(ctx, random_batch(rng, u, o, T, B));
+  for (int threads : {1, 3}) {
+    INFO("threads " << threads);
+    cpu::context ctx(threads);
+    Rng rng(7);
+    const Index n = 6, u = 3, o = 2, T = 5, B = 4;
+    RnnRegressor<Cell, cpu, double> model(n, u, o);
+    model.initialize(ctx, rng, init);
+    // Non-zero biases so their gradients are tested away from 0.
+    auto values = model.parameters().values();
+    for (Index i = 0; i < values.rows; ++i) values.data[i] += 0.1 * rng.normal();
+    model.load(ctx, random_batch(rng, u, o, T, B));
 
-  const auto loss = [&] {
-    Rng noise(13);
-    return model.loss_and_gradient(ctx, l2, {state_noise, &noise});
-  };
-  loss();
-  const HostMatrix<double> analytic = download<cpu, double>(ctx, model.parameters().grads());
-  const HostMatrix<double> numeric = numeric_gradient(values.data, values.rows, [&] { return loss().total(); });
-  for (const auto& spec : model.parameters().specs()) {
-    const Index at = model.parameters().find(spec.name);
-    Index offset = 0;
-    for (Index k = 0; k < at; ++k) offset += model.parameters().specs()[std::size_t(k)].rows *
-                                               model.parameters().specs()[std::size_t(k)].cols;
-    const Index size = spec.rows * spec.cols;
-    INFO("parameter " << spec.name);
-    CHECK(relative_error(analytic.middleRows(offset, size), numeric.middleRows(offset, size)) < 1e-6);
+    const auto loss = [&] {
+      Rng noise(13);
+      return model.loss_and_gradient(ctx, l2, {state_noise, &noise});
+    };
+    loss();
+    const HostMatrix<double> analytic = download<cpu, double>(ctx, model.parameters().grads());
+    const HostMatrix<double> numeric = numeric_gradient(values.data, values.rows, [&] { return loss().total(); });
+    for (const auto& spec : model.parameters().specs()) {
+      const Index at = model.parameters().find(spec.name);
+      Index offset = 0;
+      for (Index k = 0; k < at; ++k) offset += model.parameters().specs()[std::size_t(k)].rows *
+                                                 model.parameters().specs()[std::size_t(k)].cols;
+      const Index size = spec.rows * spec.cols;
+      INFO("parameter " << spec.name);
+      CHECK(relative_error(analytic.middleRows(offset, size), numeric.middleRows(offset, size)) < 1e-6);
+    }
   }
 }
 
@@ -100,6 +105,39 @@ void check_input_and_state_cotangents(Direction direction, double state_noise = 
 }
 
 }  // namespace
+
+// dW = beta dW + d x^T and db = beta db + row sums of d, summed in shards
+// of the columns, against the product in one piece: every shard count up
+// to more shards than columns, the three kinds of beta, no bias, and
+// views inside larger matrices (padded leading dimensions).
+TEST_CASE("a weight gradient summed in shards of the steps equals the whole sum", "[gradients][backend]") {
+  Rng rng(5);
+  const Index m = 7, n = 5, k = 11;
+  const HostMatrix<double> d = random_normal<double>(rng, m + 2, k, 1.0), x = random_normal<double>(rng, n + 1, k, 1.0);
+  const HostMatrix<double> w0 = random_normal<double>(rng, m + 3, n + 2, 1.0), b0 = random_normal<double>(rng, m, 1, 1.0);
+  for (int threads : {1, 2, 3, 12})
+    for (double beta : {0.0, 1.0, 0.5})
+      for (bool bias : {true, false}) {
+        INFO("threads " << threads << ", beta " << beta << ", bias " << bias);
+        cpu::context ctx(threads);
+        HostMatrix<double> w = w0, b = b0;
+        const auto view = [](HostMatrix<double>& a, Index rows, Index cols) {
+          return MatrixView<double>{a.data(), rows, cols, a.rows()};
+        };
+        const auto const_view = [](const HostMatrix<double>& a, Index rows, Index cols) {
+          return ConstView<double>{a.data(), rows, cols, a.rows()};
+        };
+        parallel_weight_gradient<cpu, double>(ctx, const_view(d, m, k), const_view(x, n, k), beta, view(w, m, n),
+                                              bias ? view(b, m, 1) : MatrixView<double>{});
+        const HostMatrix<double> dm = d.topRows(m), xm = x.topRows(n);
+        const HostMatrix<double> expected_w = beta * w0.topLeftCorner(m, n) + dm * xm.transpose();
+        CHECK((w.topLeftCorner(m, n) - expected_w).cwiseAbs().maxCoeff() < 1e-12);
+        CHECK(w.bottomRows(3) == w0.bottomRows(3));  // outside the view
+        CHECK(w.rightCols(2) == w0.rightCols(2));
+        const HostMatrix<double> expected_b = bias ? HostMatrix<double>(beta * b0 + dm.rowwise().sum()) : b0;
+        CHECK((b - expected_b).cwiseAbs().maxCoeff() < 1e-12);
+      }
+}
 
 TEST_CASE("vanilla RNN: every parameter gradient of the BPTT loss matches finite differences",
           "[gradients][vanilla]") {

@@ -88,36 +88,22 @@ class GruCell {
     B::gru_reset_backward(ctx, scratch, h, gates.row_block(0, n), dru.row_block(0, n), dh);
     B::gemm(ctx, Trans::yes, Trans::no, S(1), hidden_columns(w.wRUHX, n), dru, S(1), dh);
   }
-  // Over many steps at once, split by rows over the backend's shards.
+  // Over many steps at once (parallel_weight_gradient).
   void weight_gradients(typename B::context& ctx, const Tensors& g, ConstView<S> h, ConstView<S> caches,
                         ConstView<S> d_proj, Grad mode) const {
     if (mode == Grad::ignore) return;
     const Index n = n_;
     const S beta = beta_of<S>(mode);
-    if (mode == Grad::overwrite) {
-      B::fill(ctx, g.bRU, S(0));
-      B::fill(ctx, g.bC, S(0));
-    }
-    for_each_shard<B>(ctx, 2 * n, [&](Index r0, Index rk) {
-      const auto dru = d_proj.row_block(r0, rk);
-      B::gemm(ctx, Trans::no, Trans::yes, S(1), dru, h, beta, hidden_columns(g.wRUHX, n).row_block(r0, rk));
-      B::add_row_sums(ctx, dru, g.bRU.row_block(r0, rk));
-    });
-    for_each_shard<B>(ctx, n, [&](Index r0, Index rk) {
-      const auto dc = d_proj.row_block(2 * n + r0, rk);
-      B::gemm(ctx, Trans::no, Trans::yes, S(1), dc, caches.row_block(3 * n, n), beta,
-              hidden_columns(g.wCHX, n).row_block(r0, rk));
-      B::add_row_sums(ctx, dc, g.bC.row_block(r0, rk));
-    });
+    parallel_weight_gradient<B, S>(ctx, d_proj.row_block(0, 2 * n), h, beta, hidden_columns(g.wRUHX, n), g.bRU);
+    parallel_weight_gradient<B, S>(ctx, d_proj.row_block(2 * n, n), caches.row_block(3 * n, n), beta,
+                                   hidden_columns(g.wCHX, n), g.bC);
   }
   void input_weight_gradients(typename B::context& ctx, const Tensors& g, ConstView<S> inputs, ConstView<S> d_proj,
                               Index first_input, Grad mode) const {
     if (mode == Grad::ignore) return;
     const S beta = beta_of<S>(mode);
-    parallel_gemm<B, S>(ctx, Trans::no, Trans::yes, S(1), d_proj.row_block(0, 2 * n_), inputs, beta,
-            in(g.wRUHX, first_input, inputs.rows));
-    parallel_gemm<B, S>(ctx, Trans::no, Trans::yes, S(1), d_proj.row_block(2 * n_, n_), inputs, beta,
-            in(g.wCHX, first_input, inputs.rows));
+    parallel_weight_gradient<B, S>(ctx, d_proj.row_block(0, 2 * n_), inputs, beta, in(g.wRUHX, first_input, inputs.rows));
+    parallel_weight_gradient<B, S>(ctx, d_proj.row_block(2 * n_, n_), inputs, beta, in(g.wCHX, first_input, inputs.rows));
   }
   void input_cotangent(typename B::context& ctx, const Tensors& w, ConstView<S> d_proj, MatrixView<S> d_inputs,
                        Index first_input, Grad mode) const {

@@ -70,18 +70,12 @@ class VanillaRnnCell {
   void weight_gradients(typename B::context& ctx, const Tensors& g, ConstView<S> h, ConstView<S>,
                         ConstView<S> d_proj, Grad mode) const {
     if (mode == Grad::ignore) return;
-    if (mode == Grad::overwrite) B::fill(ctx, g.bR, S(0));
-    for_each_shard<B>(ctx, n_, [&](Index r0, Index rk) {
-      const auto d = d_proj.row_block(r0, rk);
-      B::gemm(ctx, Trans::no, Trans::yes, S(1), d, h, beta_of<S>(mode), g.wR.row_block(r0, rk));
-      B::add_row_sums(ctx, d, g.bR.row_block(r0, rk));
-    });
+    parallel_weight_gradient<B, S>(ctx, d_proj, h, beta_of<S>(mode), g.wR, g.bR);
   }
   void input_weight_gradients(typename B::context& ctx, const Tensors& g, ConstView<S> inputs, ConstView<S> d_proj,
                               Index first_input, Grad mode) const {
     if (mode == Grad::ignore) return;
-    parallel_gemm<B, S>(ctx, Trans::no, Trans::yes, S(1), d_proj, inputs, beta_of<S>(mode),
-            g.wI.col_block(first_input, inputs.rows));
+    parallel_weight_gradient<B, S>(ctx, d_proj, inputs, beta_of<S>(mode), g.wI.col_block(first_input, inputs.rows));
   }
   void input_cotangent(typename B::context& ctx, const Tensors& w, ConstView<S> d_proj, MatrixView<S> d_inputs,
                        Index first_input, Grad mode) const {

@@ -173,12 +173,9 @@ class LfadsDecoder {
     });
     const Index tb = T * batch;
     // Factors: W_f's gradient through the row normalisation.
-    parallel_gemm<B, S>(ctx, Trans::no, Trans::yes, S(1), ConstView<S>(d_factors), tape.gen_outputs(), S(0),
-                        tape.d_w_hat.view());
+    parallel_weight_gradient<B, S>(ctx, ConstView<S>(d_factors), tape.gen_outputs(), S(0), tape.d_w_hat.view());
     B::normalize_rows_backward(ctx, tape.d_w_hat.view(), tape.w_hat.view(), tape.norms.view(), g.factors_w);
-    parallel_gemm<B, S>(ctx, Trans::no, Trans::yes, S(1), ConstView<S>(d_co), tape.con_outputs(), S(0), g.con_out_w);
-    B::fill(ctx, g.con_out_b, S(0));
-    B::add_row_sums(ctx, d_co, g.con_out_b);
+    parallel_weight_gradient<B, S>(ctx, ConstView<S>(d_co), tape.con_outputs(), S(0), g.con_out_w, g.con_out_b);
     // The generator starts from the sampled g_0: its trained h0 has no part.
     gen_.weight_gradients(ctx, g.gen, tape.gen_states.col_block(0, tb), tape.gen_caches.view(),
                           tape.gen_d_proj.view(), Grad::overwrite);

@@ -153,10 +153,8 @@ class Lfads {
     }
     // Log-rates.
     tape.d_factors.resize(config_.factors_dim, T * batch);
-    parallel_gemm<B, S>(ctx, Trans::no, Trans::yes, S(1), tape.d_lograte.view(), tape.decoder.factor_outputs(), S(0),
-                        g_.logrates_w);
-    B::fill(ctx, g_.logrates_b, S(0));
-    B::add_row_sums(ctx, tape.d_lograte.view(), g_.logrates_b);
+    parallel_weight_gradient<B, S>(ctx, tape.d_lograte.view(), tape.decoder.factor_outputs(), S(0), g_.logrates_w,
+                                   g_.logrates_b);
     parallel_gemm<B, S>(ctx, Trans::yes, Trans::no, S(1), w_.logrates_w, tape.d_lograte.view(), S(0),
                         tape.d_factors.view());
     // Decoder, the IC sample, encoder.

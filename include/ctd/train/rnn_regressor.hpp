@@ -111,9 +111,7 @@ class RnnRegressor {
     LossParts loss;
     loss.mse = B::masked_mse(ctx, out_.view(), y_.view(), m_.view(), d_out_.view());
     // Readout gradients, one GEMM each over all steps.
-    parallel_gemm<B, S>(ctx, Trans::no, Trans::yes, S(1), d_out_.view(), hidden(states()), S(0), gO_);
-    B::fill(ctx, gbO_, S(0));
-    B::add_row_sums(ctx, d_out_.view(), gbO_);
+    parallel_weight_gradient<B, S>(ctx, d_out_.view(), hidden(states()), S(0), gO_, gbO_);
     if (cell().hidden_size() < state_size()) B::fill(ctx, d_states_.view(), S(0));
     parallel_gemm<B, S>(ctx, Trans::yes, Trans::no, S(1), ConstView<S>(wO_), d_out_.view(), S(0),
                         hidden(d_states_.view()));
