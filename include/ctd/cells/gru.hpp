@@ -102,8 +102,10 @@ class GruCell {
                               Index first_input, Grad mode) const {
     if (mode == Grad::ignore) return;
     const S beta = beta_of<S>(mode);
-    parallel_weight_gradient<B, S>(ctx, d_proj.row_block(0, 2 * n_), inputs, beta, in(g.wRUHX, first_input, inputs.rows));
-    parallel_weight_gradient<B, S>(ctx, d_proj.row_block(2 * n_, n_), inputs, beta, in(g.wCHX, first_input, inputs.rows));
+    parallel_weight_gradient<B, S>(ctx, d_proj.row_block(0, 2 * n_), inputs, beta,
+                                   in(g.wRUHX, first_input, inputs.rows));
+    parallel_weight_gradient<B, S>(ctx, d_proj.row_block(2 * n_, n_), inputs, beta,
+                                   in(g.wCHX, first_input, inputs.rows));
   }
   void input_cotangent(typename B::context& ctx, const Tensors& w, ConstView<S> d_proj, MatrixView<S> d_inputs,
                        Index first_input, Grad mode) const {

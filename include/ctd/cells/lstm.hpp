@@ -93,7 +93,8 @@ class LstmCell {
   void input_weight_gradients(typename B::context& ctx, const Tensors& g, ConstView<S> inputs, ConstView<S> d_proj,
                               Index first_input, Grad mode) const {
     if (mode == Grad::ignore) return;
-    parallel_weight_gradient<B, S>(ctx, d_proj, inputs, beta_of<S>(mode), in(g.wIFGOHX, first_input, inputs.rows));
+    parallel_weight_gradient<B, S>(ctx, d_proj, inputs, beta_of<S>(mode),
+                                   in(g.wIFGOHX, first_input, inputs.rows));
   }
   void input_cotangent(typename B::context& ctx, const Tensors& w, ConstView<S> d_proj, MatrixView<S> d_inputs,
                        Index first_input, Grad mode) const {

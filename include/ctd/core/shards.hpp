@@ -1,7 +1,7 @@
 #pragma once
 // How independent work (the trials of a batch, the steps a weight
-// gradient sums over, the points of a Jacobian batch) is split over a backend's
-// shards.
+// gradient sums over, the points of a Jacobian batch) is split over a
+// backend's shards.
 #include <algorithm>
 #include <utility>
 
@@ -22,7 +22,6 @@ inline std::pair<Index, Index> shard_range(Index total, Index shards, Index k) {
 // and calls f(first, count) for each, in parallel. Trials are independent
 // through a whole sequence, so a shard runs its trials through every time
 // step without waiting for the others.
-
 template <class B, class F>
 void for_each_shard(typename B::context& ctx, Index total, F&& f) {
   const Index shards = std::max<Index>(1, std::min<Index>(B::shards(ctx), total));
@@ -79,7 +78,7 @@ void parallel_gemm(typename B::context& ctx, Trans ta, Trans tb, S alpha, ConstV
 // buffer, added in shard order after, so a shard count always gives the
 // same sums. Split so, each shard packs its own columns of d and x once;
 // split by dW's rows, each packed all of x (the decision GRU's training
-// step on two threads: 4.16 ms against 4.50, benchmarks/RESULTS.md).
+// step on two threads: 3.6-3.8 ms against 4.2-5.0, benchmarks/RESULTS.md).
 template <class B, class S>
 void parallel_weight_gradient(typename B::context& ctx, ConstView<S> d, ConstView<S> x, S beta, MatrixView<S> dW,
                               MatrixView<S> db = {}) {

@@ -40,7 +40,10 @@ inline void spin_pause() {
 
 class Team {
  public:
-  explicit Team(int members) : slots_(std::size_t(members < 1 ? 1 : members)) {
+  // rest_after_stall: how long the caller does every share itself after
+  // a helper kept it waiting.
+  explicit Team(int members, std::chrono::milliseconds rest_after_stall = std::chrono::milliseconds(100))
+      : slots_(std::size_t(members < 1 ? 1 : members)), rest_after_stall_(rest_after_stall) {
     try {
       for (int m = 1; m < this->members(); ++m) helpers_.emplace_back([this, m] { serve(m); });
     } catch (...) {
@@ -53,6 +56,9 @@ class Team {
   Team& operator=(const Team&) = delete;
 
   int members() const { return int(slots_.size()); }
+  // Whether run() now does every share on the caller (after a stall); for
+  // the thread that calls run().
+  bool resting() const { return Clock::now() < resting_until_; }
 
   // Calls work(member) once for every member, this thread as member 0 and
   // the helpers for the others as far as they are free; returns when all
@@ -60,7 +66,7 @@ class Team {
   template <class F>
   void run(F&& work) {
     const int n = members();
-    if (n == 1 || Clock::now() < resting_until_) {
+    if (n == 1 || resting()) {
       for (int m = 0; m < n; ++m) work(m);
       return;
     }
@@ -82,7 +88,7 @@ class Team {
         spin_pause();
       else
         std::this_thread::yield();  // a helper that shares this core gets it
-    if (Clock::now() - waiting_since > stall) resting_until_ = Clock::now() + rest_after_stall;
+    if (Clock::now() - waiting_since > stall) resting_until_ = Clock::now() + rest_after_stall_;
   }
 
   // A buffer of at least `count` values of T for one member's partial
@@ -105,7 +111,6 @@ class Team {
   // FORCE's bench on an idle machine saw two such waits over 100 us in a
   // few thousand passes, and two over 500 us; with a core busy, 15.
   static constexpr auto stall = std::chrono::microseconds(500);
-  static constexpr auto rest_after_stall = std::chrono::milliseconds(100);
 
   void serve(int member) {
     int seen = 0;
@@ -143,6 +148,7 @@ class Team {
     std::vector<std::byte> scratch;
   };
   std::vector<Slot> slots_;
+  std::chrono::milliseconds rest_after_stall_;
   // The job and its epoch share a cache line: a helper that sees the new
   // epoch has the job with it.
   alignas(64) std::atomic<int> epoch_{0};
