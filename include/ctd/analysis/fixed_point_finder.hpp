@@ -24,6 +24,7 @@
 #include "ctd/core/error.hpp"
 #include "ctd/core/host.hpp"
 #include "ctd/core/rng.hpp"
+#include "ctd/core/shards.hpp"
 #include "ctd/train/adam.hpp"
 
 namespace ctd {
@@ -126,7 +127,7 @@ class FixedPointOptimizer {
     speeds_.resize(1, N_);
     // One chunk's workspace and gradient per shard, reused for every chunk
     // the shard takes, so they stay in that core's cache.
-    workers_ = std::min(B::shards(ctx), (N_ + chunk_ - 1) / chunk_);
+    workers_ = shard_count<B>(ctx, (N_ + chunk_ - 1) / chunk_);
     workspace_.resize(map.workspace_rows(), chunk_ * workers_);
     grad_.resize(n_, chunk_ * workers_);
   }

@@ -12,6 +12,13 @@
 
 namespace ctd {
 
+// How many shards split `total` independent pieces: the backend's, at
+// most one a piece, at least one.
+template <class B>
+Index shard_count(typename B::context& ctx, Index total) {
+  return std::max<Index>(1, std::min<Index>(B::shards(ctx), total));
+}
+
 // Range k of `shards` near-equal ranges of [0, total): {first, count}.
 inline std::pair<Index, Index> shard_range(Index total, Index shards, Index k) {
   const Index base = total / shards, extra = total % shards;
@@ -24,7 +31,7 @@ inline std::pair<Index, Index> shard_range(Index total, Index shards, Index k) {
 // step without waiting for the others.
 template <class B, class F>
 void for_each_shard(typename B::context& ctx, Index total, F&& f) {
-  const Index shards = std::max<Index>(1, std::min<Index>(B::shards(ctx), total));
+  const Index shards = shard_count<B>(ctx, total);
   B::parallel_for(ctx, shards, [&](Index k) {
     const auto [first, count] = shard_range(total, shards, k);
     f(first, count);
@@ -91,7 +98,7 @@ void parallel_weight_gradient(typename B::context& ctx, ConstView<S> d, ConstVie
       B::scale(ctx, b, bias);
     B::add_row_sums(ctx, d.col_block(c0, ck), bias);
   };
-  const Index shards = std::max<Index>(1, std::min<Index>(B::shards(ctx), d.cols));
+  const Index shards = shard_count<B>(ctx, d.cols);
   if (shards == 1) return sum(0, d.cols, beta, dW, db);
   const Index n = dW.cols, width = n + 1;  // a shard's sums: dW's, then db's column
   thread_local Matrix<B, S> buffer;  // the calling thread's (a worker names its own)
