@@ -13,6 +13,7 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <Eigen/Cholesky>
 
@@ -198,8 +199,8 @@ TEST_CASE("A product team runs each member once per call, awake or after sleepin
 }
 
 // A helper that keeps the caller waiting (as one that lost its core
-// mid-share does) makes the caller do every share itself for a while, then
-// the helpers get shares again. Each attempt gives the helper 2 ms to
+// mid-share does) twice within 20 ms makes the caller do every share itself
+// for a while, then the helpers get shares again. Each attempt gives the helper 2 ms to
 // claim its share while the caller's own takes that long; the helper then
 // holds it 5 ms. An attempt is a stall only if the caller was still
 // running when the helper finished (under load it may oversleep its own
@@ -228,7 +229,9 @@ TEST_CASE("A product team's caller does every share itself for a while after a h
   };
   {
     ctd::detail::Team team(2, std::chrono::hours(1));
-    CHECK_FALSE(team.resting());
+    share_ran_on_helper(team, 5ms);
+    CHECK_FALSE(team.resting());  // one slow share alone is the machine's noise
+    std::this_thread::sleep_for(30ms);
     REQUIRE(stall(team));
     for (int i = 0; i < 5; ++i) CHECK_FALSE(share_ran_on_helper(team, 0ms));  // resting: all on the caller
   }
@@ -240,6 +243,38 @@ TEST_CASE("A product team's caller does every share itself for a while after a h
     bool shared_again = false;
     for (int attempt = 0; attempt < 50 && !shared_again; ++attempt) shared_again = share_ran_on_helper(team, 0ms);
     CHECK(shared_again);
+  }
+}
+
+// The CPU backend's batch shards run on a team as well: every index once,
+// a parallel_for inside a range on that range's own thread, and two
+// threads that share a context (its copies share the team) each get all
+// of their own indices, one of them on its thread alone.
+TEST_CASE("cpu::parallel_for runs every index once, nested and from two threads at a time", "[backend]") {
+  cpu::context ctx(3);
+  constexpr ctd::Index count = 1000, rounds = 200;
+  std::vector<std::atomic<int>> hits(count);
+  std::atomic<bool> nested_left_its_thread{false};
+  cpu::parallel_for(ctx, count, [&](ctd::Index k) {
+    hits[std::size_t(k)].fetch_add(1);
+    const auto own = std::this_thread::get_id();
+    cpu::parallel_for(ctx, 4, [&](ctd::Index) {
+      if (std::this_thread::get_id() != own) nested_left_its_thread = true;
+    });
+  });
+  for (const auto& h : hits) REQUIRE(h == 1);
+  CHECK_FALSE(nested_left_its_thread);
+
+  std::vector<std::atomic<int>> mine(count), theirs(count);
+  cpu::context copy = ctx;
+  std::thread other([&] {
+    for (int r = 0; r < rounds; ++r) cpu::parallel_for(copy, count, [&](ctd::Index k) { theirs[std::size_t(k)]++; });
+  });
+  for (int r = 0; r < rounds; ++r) cpu::parallel_for(ctx, count, [&](ctd::Index k) { mine[std::size_t(k)]++; });
+  other.join();
+  for (ctd::Index k = 0; k < count; ++k) {
+    REQUIRE(mine[std::size_t(k)] == rounds);
+    REQUIRE(theirs[std::size_t(k)] == rounds);
   }
 }
 

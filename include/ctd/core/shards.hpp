@@ -67,7 +67,7 @@ namespace ctd {
 
 // C = alpha op(A) op(B) + beta C as one GEMM per shard of C's columns (the
 // steps and trials of a hoisted projection or a cotangent). Eigen's own
-// threading stays off (cpu.hpp says why); inside a parallel region, or on
+// threading stays off (cpu.hpp says why); inside a shard, or on
 // a one-shard backend, this is one plain GEMM.
 template <class B, class S>
 void parallel_gemm(typename B::context& ctx, Trans ta, Trans tb, S alpha, ConstView<S> a, ConstView<S> b, S beta,

@@ -32,10 +32,12 @@ namespace ctd {
 
 struct cpu {
   // The context sets how many threads work on independent trials (the
-  // shards of a batch, OMP_NUM_THREADS by default). Eigen's own products stay
+  // shards of a batch, OMP_NUM_THREADS by default): a team of threads
+  // (team.hpp) that falls back to the calling thread's speed, not below it,
+  // where another process holds a core. Eigen's own products stay
   // single-threaded: at the recurrent GEMMs' size (100 x 100 x 128) their
   // per-product fork and barrier cost more than they gain, and spinning
-  // barriers collapse when another process holds a core. One parallel region
+  // barriers collapse when another process holds a core. One parallel_for
   // per sequence, each thread running its trials through every time step,
   // needs no barrier inside the time loop.
   //
@@ -46,22 +48,32 @@ struct cpu {
   // share stays in its own core's cache (FORCE's pass on two threads: 7.2
   // ms against 10.7 on one, benchmarks/RESULTS.md). Where another process
   // holds a core, the team falls back to about one thread's speed
-  // (team.hpp). 1 by default: a context starts no threads unless asked.
-  // A context with a team serves one calling thread at a time (copies
-  // share the team).
+  // (team.hpp). 1 by default: a context starts no product threads unless
+  // asked. Copies of a context share its teams; a call that finds a team
+  // held by another thread runs on its own thread alone.
   struct context {
     explicit context(int thread_count = omp_get_max_threads(), int product_threads = 1)
         : threads(std::max(1, thread_count)),
+          shard_team(threads > 1 ? std::make_shared<detail::Team>(threads, shard_rest, shard_spin) : nullptr),
           products(product_threads > 1 ? std::make_shared<detail::Team>(product_threads) : nullptr) {
       Eigen::setNbThreads(1);
     }
-    int threads;
-    std::shared_ptr<detail::Team> products;  // null: one thread
+    // After two stalls, the caller does every share itself this long (a
+    // few training steps) before it hands work over again.
+    static constexpr std::chrono::milliseconds shard_rest{100};
+    // A batch's shards come a few to a step, with the caller's own work
+    // (a loss, Adam) between them: the shard team's helpers stay awake
+    // through that, as libgomp's threads spin for milliseconds, since a
+    // helper woken from its sleep starts late and its share ends late.
+    static constexpr std::chrono::microseconds shard_spin{2000};
+    int threads;  // as constructed: the shard team has this many members
+    std::shared_ptr<detail::Team> shard_team;  // null: one thread
+    std::shared_ptr<detail::Team> products;    // null: one thread
   };
   // A BLAS behind Eigen (ctd::openblas) runs on the calling thread alone,
   // as Eigen's own products do. OpenBLAS's OpenMP build otherwise forks
-  // omp_get_max_threads() threads for every product called outside a
-  // parallel region — every product of a one-thread context — and their
+  // omp_get_max_threads() threads for every product called outside an
+  // OpenMP region — every product of ours but the analysis's — and their
   // spinning barriers collapse when another process holds a core (a
   // one-thread training step ran 17x slower beside one busy core). Inside
   // a region it is single-threaded already.
@@ -79,23 +91,36 @@ struct cpu {
    private:
     int saved_;
   };
-  // Inside a parallel region (one shard of an outer parallel_for) there is
-  // one shard: the work is already spread over the threads.
-  static Index shards(const context& ctx) { return omp_in_parallel() ? 1 : ctx.threads; }
+  // Set on a thread while it runs its range of a parallel_for.
+  static inline thread_local bool inside_shard_ = false;
+  // Whether this thread runs a shard of a parallel_for (or of an OpenMP
+  // region: the analysis's points) and so shares its work no further.
+  static bool in_shard() { return inside_shard_ || omp_in_parallel(); }
+  // Inside a shard there is one shard: the work is already spread over the
+  // threads.
+  static Index shards(const context& ctx) { return in_shard() ? 1 : ctx.threads; }
   // The fixed-point finder's candidates in chunks of 256: a chunk's working
   // set stays in a core's cache across the step's passes, and the chunks
   // are dealt out to the threads (on 10000 GRU candidates, 2 threads: ~15 ms
   // a step against ~30 ms for one chunk of all).
   static constexpr Index point_chunk = 256;
-  // Calls f(k) for k in [0, count), `threads` at a time.
+  // Calls f(k) for k in [0, count), `threads` at a time: thread m of the
+  // shard team takes the m-th of near-equal ranges of k, the same range
+  // every call, so its trials' data stays in its core's cache from one
+  // call to the next. A range whose thread is not running (another process
+  // holds its core) runs on the calling thread (team.hpp).
   template <class F>
   static void parallel_for(context& ctx, Index count, F&& f) {
     if (count == 1 || shards(ctx) == 1) {
       for (Index k = 0; k < count; ++k) f(k);
       return;
     }
-#pragma omp parallel for num_threads(ctx.threads) schedule(static)
-    for (Index k = 0; k < count; ++k) f(k);
+    ctx.shard_team->run([&](int member) noexcept {  // as an OpenMP region, a throw ends the program
+      const bool outer = std::exchange(inside_shard_, true);
+      const auto [first, n] = shard_range(count, ctx.threads, member);
+      for (Index k = first; k < first + n; ++k) f(k);
+      inside_shard_ = outer;
+    });
   }
 
   template <class S>
@@ -215,7 +240,7 @@ struct cpu {
   // hand-over costs more than it saves), or a call inside a shard.
   static constexpr Index product_split_from = Index(1) << 16;
   static detail::Team* product_team(context& ctx, Index elements) {
-    return ctx.products && elements >= product_split_from && !omp_in_parallel() ? ctx.products.get() : nullptr;
+    return ctx.products && elements >= product_split_from && !in_shard() ? ctx.products.get() : nullptr;
   }
   // Member m's rows [r0, r1) of `rows`, in whole packets but the last.
   static std::pair<Index, Index> team_split(Index rows, int m, int members) {

@@ -1,26 +1,33 @@
 #pragma once
-// A fixed team of threads that share single operations, for the CPU
-// backend's products of one trajectory (FORCE's wR h, P h and P's update:
-// cpu::context's product_threads).
+// A fixed team of threads that share single operations: the CPU backend's
+// shards of a batch (cpu::parallel_for) and its products of one trajectory
+// (FORCE's wR h, P h and P's update: cpu::context's product_threads).
 //
 // Why not an OpenMP region per product: a step of FORCE's pass is a few
 // microseconds of work per thread. On the Xeon VM an empty OpenMP region
 // cost 0.8 us with libgomp's spinning threads and about 40 us with its
 // passive wait policy (which the tests set); an empty run() here costs
-// 0.4 us, two cache-line transfers each way. The helpers spin between
-// operations; after about 0.1 ms without work they sleep on an atomic
-// wait, so an idle team costs nothing.
+// 0.4 us, two cache-line transfers each way.
 //
 // The caller is member 0 and does its share first; every call of run()
 // gives the same member the same share, so each thread keeps its part of a
-// matrix in its own core's cache from call to call.
+// matrix in its own core's cache from call to call. The helpers spin for a
+// while between operations (spin_before_sleep), then sleep on an atomic
+// wait, so an idle team costs nothing; a helper woken from its sleep starts
+// late (up to a millisecond or two on the VM).
 //
 // On a machine where another process holds a core a helper is often not
 // running. So a share is claimed before it is done, and the caller does
 // every share no helper has claimed yet instead of waiting for one; and
 // when a helper that had claimed its share kept the caller waiting (it lost
 // its core mid-share), the caller does every share itself for a while
-// (rest_after_stall) before it hands work over again.
+// (rest_after_stall) before it hands work over again. A stall is a share
+// that took its helper much longer than the caller took over its own (the
+// shares are near-equal), not a late start. An OpenMP region
+// instead waits at its barrier for every thread, one that has lost its
+// core included: the integrator's training step on two threads beside one
+// busy core took 56 ms, against 2.3 ms on one thread.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -41,9 +48,14 @@ inline void spin_pause() {
 class Team {
  public:
   // rest_after_stall: how long the caller does every share itself after
-  // a helper kept it waiting.
-  explicit Team(int members, std::chrono::milliseconds rest_after_stall = std::chrono::milliseconds(100))
-      : slots_(std::size_t(members < 1 ? 1 : members)), rest_after_stall_(rest_after_stall) {
+  // a helper kept it waiting. spin_before_sleep: how long a helper waits
+  // for the next operation awake, long enough to bridge the caller's own
+  // work between two shared operations.
+  explicit Team(int members, std::chrono::milliseconds rest_after_stall = std::chrono::milliseconds(100),
+                std::chrono::microseconds spin_before_sleep = std::chrono::microseconds(100))
+      : slots_(std::size_t(members < 1 ? 1 : members)),
+        rest_after_stall_(rest_after_stall),
+        spin_before_sleep_(spin_before_sleep) {
     try {
       for (int m = 1; m < this->members(); ++m) helpers_.emplace_back([this, m] { serve(m); });
     } catch (...) {
@@ -62,33 +74,52 @@ class Team {
 
   // Calls work(member) once for every member, this thread as member 0 and
   // the helpers for the others as far as they are free; returns when all
-  // have returned. work must not throw; one thread at a time calls run().
+  // have returned. work must not throw. A call made while another thread's
+  // run() holds the team (copies of a CPU context share one) does every
+  // share on its own thread.
   template <class F>
   void run(F&& work) {
     const int n = members();
-    if (n == 1 || resting()) {
+    const auto alone = [&] {
       for (int m = 0; m < n; ++m) work(m);
-      return;
-    }
+    };
+    if (n == 1 || held_.exchange(true, std::memory_order_acquire)) return alone();
+    const struct Release {
+      std::atomic<bool>& held;
+      ~Release() { held.store(false, std::memory_order_release); }
+    } release{held_};
+    if (resting()) return alone();
     job_ = {&work, [](void* w, int member) { (*static_cast<F*>(w))(member); }};
     running_.store(n - 1, std::memory_order_relaxed);
-    for (int m = 1; m < n; ++m) slots_[std::size_t(m)].taken.store(false, std::memory_order_release);
+    for (int m = 1; m < n; ++m) {
+      slots_[std::size_t(m)].took = {};  // stays zero for a share the caller takes over
+      slots_[std::size_t(m)].taken.store(false, std::memory_order_release);
+    }
     epoch_.fetch_add(1, std::memory_order_release);
     epoch_.notify_all();
+    const auto started = Clock::now();
     work(0);
+    const auto own_share = Clock::now() - started;
     for (int m = 1; m < n; ++m)
       if (!slots_[std::size_t(m)].taken.exchange(true, std::memory_order_acq_rel)) {
         work(m);
         running_.fetch_sub(1, std::memory_order_relaxed);
       }
     if (running_.load(std::memory_order_acquire) == 0) return;
-    const auto waiting_since = Clock::now();
     for (int i = 0; running_.load(std::memory_order_acquire) != 0; ++i)
       if (i < spin_limit)
         spin_pause();
       else
         std::this_thread::yield();  // a helper that shares this core gets it
-    if (Clock::now() - waiting_since > stall) resting_until_ = Clock::now() + rest_after_stall_;
+    Clock::duration slowest{};
+    for (int m = 1; m < n; ++m) slowest = std::max(slowest, slots_[std::size_t(m)].took);
+    if (slowest <= own_share + std::max<Clock::duration>(stall, own_share / 2)) return;
+    // One slow share now and then is the machine's own noise (the VM's
+    // quiet cores showed one every 0.3 s or so); a helper that shares its
+    // core with another process stalls again within milliseconds.
+    const auto now = Clock::now();
+    if (now - last_stall_ < stall_window) resting_until_ = now + rest_after_stall_;
+    last_stall_ = now;
   }
 
   // A buffer of at least `count` values of T for one member's partial
@@ -102,21 +133,27 @@ class Team {
 
  private:
   using Clock = std::chrono::steady_clock;
-  // A helper spins this many pauses (about 0.1 ms) waiting for the next
-  // operation before it sleeps: long enough to bridge the caller's own work
-  // between two shared operations of a step.
+  // The caller spins this many pauses (about 0.1 ms) waiting for its
+  // helpers before it yields its core to them.
   static constexpr int spin_limit = 4096;
-  // A wait for a claimed share this long means its helper lost its core
-  // (a share takes microseconds; a scheduler's time slice, milliseconds).
-  // FORCE's bench on an idle machine saw two such waits over 100 us in a
-  // few thousand passes, and two over 500 us; with a core busy, 15.
+  // A helper's share this much longer than the caller's own (and longer
+  // by half of it) means its helper lost its core (a product's share takes
+  // microseconds; a scheduler's time slice, milliseconds). FORCE's bench on
+  // an idle machine saw two waits for a helper over 100 us in a few
+  // thousand passes, and two over 500 us; with a core busy, 15.
   static constexpr auto stall = std::chrono::microseconds(500);
+  // Two stalls this close together make the caller rest.
+  static constexpr auto stall_window = std::chrono::milliseconds(20);
 
   void serve(int member) {
     int seen = 0;
     auto& slot = slots_[std::size_t(member)];
     for (;;) {
-      for (int i = 0; i < spin_limit && epoch_.load(std::memory_order_acquire) == seen; ++i) spin_pause();
+      const auto awake_until = Clock::now() + spin_before_sleep_;
+      for (int i = 0; epoch_.load(std::memory_order_acquire) == seen; ++i) {
+        if (i % 64 == 0 && Clock::now() > awake_until) break;
+        spin_pause();
+      }
       epoch_.wait(seen, std::memory_order_acquire);
       seen = epoch_.load(std::memory_order_acquire);
       if (stop_.load(std::memory_order_relaxed)) return;
@@ -124,7 +161,9 @@ class Team {
       // job_ the claim then sees; a flag still set belongs to a job the
       // caller has finished, or taken over.
       if (!slot.taken.exchange(true, std::memory_order_acq_rel)) {
+        const auto started = Clock::now();
         job_.call(job_.work, member);
+        slot.took = Clock::now() - started;
         running_.fetch_sub(1, std::memory_order_release);
       }
     }
@@ -141,20 +180,23 @@ class Team {
     void* work = nullptr;
     void (*call)(void*, int) = nullptr;
   };
-  // One member's claim on its share and its partial results, a cache line
-  // of its own.
+  // One member's claim on its share, how long its helper took over it, and
+  // its partial results, a cache line of its own.
   struct alignas(64) Slot {
     std::atomic<bool> taken{true};
+    std::chrono::steady_clock::duration took{};
     std::vector<std::byte> scratch;
   };
   std::vector<Slot> slots_;
   std::chrono::milliseconds rest_after_stall_;
+  std::chrono::microseconds spin_before_sleep_;
   // The job and its epoch share a cache line: a helper that sees the new
   // epoch has the job with it.
   alignas(64) std::atomic<int> epoch_{0};
   Job job_;
   alignas(64) std::atomic<int> running_{0};  // shares claimed or not, unfinished
-  Clock::time_point resting_until_{};
+  Clock::time_point resting_until_{}, last_stall_{};
+  std::atomic<bool> held_{false};  // a run() is under way
   std::atomic<bool> stop_{false};
   std::vector<std::thread> helpers_;
 };
