@@ -88,3 +88,32 @@ TEST_CASE("modes: angles to a left eigenvector's line or plane", "[modes]") {
   CHECK(angle_to_left_mode(s.e, s.slow, l + o) == Approx(std::numbers::pi / 4).margin(1e-7));
   CHECK_THROWS_WITH(angle_to_left_mode(s.e, s.slow, Eigen::VectorXd::Ones(3)), Catch::Contains("3 entries"));
 }
+
+// The notebook's removal: v less its projection on the left eigenvectors'
+// span. On the known system: nothing of v stays along the removed modes'
+// left eigenvectors and only that span's part goes; on a normal map (J
+// symmetric, left = right eigenvectors, orthonormal) it is remove_modes.
+TEST_CASE("modes: removing the left eigenvectors' span, and on a normal map the modes themselves", "[modes]") {
+  const KnownSystem s = known_system();
+  const Eigen::MatrixXd Linv = s.P.inverse();
+  const Eigen::VectorXd v = Eigen::VectorXd::LinSpaced(4, -1.0, 2.5);
+  const Eigen::VectorXd w = remove_left_span(s.e, v, {s.pair, s.fast});
+  for (Index row : {1, 2, 3}) CHECK(std::abs(Linv.row(row).dot(w)) < 1e-10);
+  Eigen::MatrixXd span(4, 3);
+  span << Linv.row(1).transpose(), Linv.row(2).transpose(), Linv.row(3).transpose();
+  const Eigen::VectorXd removed = v - w;
+  CHECK((span * span.colPivHouseholderQr().solve(removed) - removed).norm() < 1e-10);  // in the span
+  CHECK(std::abs(removed.dot(w)) < 1e-10);                                             // orthogonal projection
+  CHECK((remove_left_span(s.e, v, {}) - v).norm() == 0.0);
+
+  Rng rng(5);
+  const Eigen::MatrixXd A = Eigen::MatrixXd::NullaryExpr(4, 4, [&] { return rng.normal(); });
+  const Eigen::MatrixXd Q = A.householderQr().householderQ();
+  const Eigen::Vector4d lambda(0.9, 0.1, 0.5, -0.3);
+  const EigenDecomposition sym = eigen_decomposition(Eigen::MatrixXd(Q * lambda.asDiagonal() * Q.transpose()));
+  for (Index i = 0; i < 4; ++i) {
+    CHECK((remove_left_span(sym, v, {i}) - remove_modes(sym, v, {i})).norm() < 1e-10);
+    const std::vector<Index> two{i, (i + 1) % 4};
+    CHECK((remove_left_span(sym, v, two) - remove_modes(sym, v, two)).norm() < 1e-10);
+  }
+}

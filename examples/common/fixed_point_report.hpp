@@ -81,7 +81,8 @@ inline double median(std::vector<double> v) {
 // The JSON summary of every tolerance, and of the finest (last) one.
 struct FixedPointReport {
   nlohmann::json per_tolerance = nlohmann::json::object();
-  nlohmann::json last;  // the last tolerance's entry
+  nlohmann::json last;            // the last tolerance's entry
+  HostMatrix<double> last_points;  // and its points (n x K)
 };
 
 // Runs the procedure at every tolerance of `s` on the maps (map for the
@@ -185,6 +186,7 @@ FixedPointReport fixed_points_at_tolerances(cpu::context& ctx, const Map& map, c
                median(top_real), near_one, K, K ? readouts.minCoeff() : 0.0, K ? readouts.maxCoeff() : 0.0);
     report.per_tolerance[name] = info;
     report.last = info;
+    report.last_points = fps.points;
   }
   return report;
 }

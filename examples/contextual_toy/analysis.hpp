@@ -15,7 +15,11 @@
 //      state after a noise word) in the eigenmodes: the angles to each
 //      mode's left eigenvectors, and the share of the modifier's effect
 //      that goes when modes are taken out of the deflection (for not4 also
-//      over its four-word window, the state running on under input 0).
+//      over its four-word window, the state running on under input 0);
+//   5. the notebook's own perturbation experiment (toy_model_for_context_
+//      ICML_2020.ipynb, Supplemental Figure 14), step for step: at the
+//      slow point nearest the modifier's state, modes taken out of the
+//      deflection's left-eigenvector span in the notebook's ranking.
 // Everything goes to analysis.h5 and the returned JSON (summary.json).
 #include <algorithm>
 #include <array>
@@ -379,6 +383,74 @@ inline nlohmann::json analyse_toy_network(cpu::context& ctx, const io::Dict& dic
   fmt::print("good1's effect 0..{} words after not4 (input 0): {:.2f}", not_words + 1, fmt::join(good_after_not, " "));
   fmt::print("; over not4's four words, removing the pair {:.3f}{:+.3f}i removes the most: {:.1f}%\n",
              eig.values(window_pair[0]).real(), std::abs(eig.values(window_pair[0]).imag()), 100 * window_pair_removed);
+
+  // 5. The notebook's own perturbation experiment (Supplemental Figure
+  // 14): at the slow point nearest the state after the modifier, the
+  // deflection from it less the projection on some modes' left
+  // eigenvectors (remove_left_span), the modes ranked by how much of the
+  // effect each keeps alone, and the readout after "a a bad1" (not4) or
+  // "bad1" (very1) as they are removed in that order. The effect runs from
+  // the readout from the modifier's state (all of it) to the readout from
+  // the state before not4, or from the slow point for very1 (none of it).
+  const HostMatrix<double>& slow_points = report.last_points;
+  const auto readout_after = [&](Eigen::VectorXd h, const std::vector<Index>& words) {
+    for (Index w : words) h = response.F(h, w);
+    return (wO * h).value() + bO;
+  };
+  const auto notebook_experiment = [&](const char* modifier, const Eigen::VectorXd& point,
+                                       const std::vector<Index>& words, const Eigen::VectorXd* before_modifier) {
+    Index nearest = 0;
+    (slow_points.colwise() - point).colwise().squaredNorm().minCoeff(&nearest);
+    const Eigen::VectorXd fp = slow_points.col(nearest), deflection = point - fp;
+    HostMatrix<double> J;
+    jacobians_at(ctx, map, HostMatrix<double>(fp), one_hot(-1), &J, nullptr, scratch);
+    const EigenDecomposition e = eigen_decomposition(J, EigenOrder::magnitude);
+    const double all = readout_after(point, words), none = readout_after(before_modifier ? *before_modifier : fp, words);
+    const auto readout_less = [&](const std::vector<Index>& modes) {
+      return readout_after(fp + remove_left_span(e, deflection, modes), words);
+    };
+    const auto groups = mode_groups(e);
+    std::vector<std::pair<double, std::size_t>> kept_alone;  // the effect each group keeps alone, largest first
+    for (std::size_t k = 0; k < groups.size(); ++k) {
+      std::vector<Index> others;
+      for (std::size_t j = 0; j < groups.size(); ++j)
+        if (j != k) others.insert(others.end(), groups[j].begin(), groups[j].end());
+      kept_alone.push_back({-(readout_less(others) - none) / (all - none), k});
+    }
+    std::stable_sort(kept_alone.begin(), kept_alone.end());
+    std::vector<double> removed_curve;
+    std::vector<Index> removed;
+    nlohmann::json order = nlohmann::json::array();
+    for (std::size_t r = 0; r < std::min<std::size_t>(10, groups.size()); ++r) {
+      const auto& g = groups[kept_alone[r].second];
+      removed.insert(removed.end(), g.begin(), g.end());
+      removed_curve.push_back((all - readout_less(removed)) / (all - none));
+      order.push_back({{"eigenvalue", complex_json(e.values(g[0]))}, {"kept_alone", -kept_alone[r].first}});
+    }
+    file.set(std::string("notebook_deletion/") + modifier + "_removed", vector_array(removed_curve));
+    const auto& top = groups[kept_alone[0].second];
+    fmt::print("notebook's experiment, {}: the slow point nearest (readout {:.3f}, {:.3f} away); the mode "
+               "{:.3f}{:+.3f}i ranks first and removing it removes {:.1f}% of the effect\n",
+               modifier, (wO * fp).value() + bO, deflection.norm(), e.values(top[0]).real(),
+               std::abs(e.values(top[0]).imag()), 100 * removed_curve[0]);
+    return nlohmann::json{{"slow_point_readout", (wO * fp).value() + bO},
+                          {"deflection_norm", deflection.norm()},
+                          {"readout_with_modifier", all},
+                          {"readout_without", none},
+                          {"first_mode", {{"eigenvalue", complex_json(e.values(top[0]))},
+                                          {"magnitude", std::abs(e.values(top[0]))}}},
+                          {"first_is_complex_pair", top.size() == 2},
+                          {"removed_by_first", removed_curve[0]},
+                          {"removed_cumulative", removed_curve},
+                          {"ranking", order}};
+  };
+  const Index a = lang::word_index("a"), bad = lang::word_index("bad1");
+  if (slow_points.cols() > 0)
+    result["notebook_perturbation"] = {
+        {"not4", notebook_experiment("not4", states[2].second, {a, a, bad}, &before)},
+        {"very1", notebook_experiment("very1", states[1].second, {bad}, nullptr)}};
+  else
+    fmt::print("notebook's experiment: no slow points at the last tolerance to run it from\n");
 
   // The spectrum at h0 before and after training.
   set_eigenvalues(file, "h0/trained_eigenvalues", eigenvalues_at_h0(ctx, dict));

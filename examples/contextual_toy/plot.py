@@ -11,6 +11,7 @@ spectrum_modifier.png    spectrum before the modifier, the not4 pair and very1 m
 linear_vs_full.png       input-Jacobian prediction against the full one-step effect
 angles.png               angles between the modifiers' deflections and each mode
 deletion.png             share of each modifier's effect left as modes are removed
+notebook_deletion.png    the notebook's experiment (Supp. Fig. 14): share removed, modes in its ranking
 not4_window.png          good1's effect each word after not4 (input 0), against after a noise word
 """
 import json
@@ -136,6 +137,18 @@ with h5py.File(os.path.join(folder, "analysis.h5"), "r") as f:
     ax.set_xlim(0, 20)
     ax.legend()
     pc.save(fig, folder, "deletion.png")
+
+    if "notebook_deletion" in f:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for key, label in [("not4", "not4 (readout after a a bad1)"), ("very1", "very1 (readout after bad1)")]:
+            removed = f[f"notebook_deletion/{key}_removed"][...]
+            ax.plot(np.arange(1, len(removed) + 1), removed, "o-", label=label)
+        ax.axhline(1, color="k", lw=0.5)
+        ax.axhline(0.9, color="k", lw=0.5, ls=":")
+        ax.set_xlabel("modes removed from the deflection's left-eigenvector span (the notebook's ranking)")
+        ax.set_ylabel("share of the effect removed")
+        ax.legend()
+        pc.save(fig, folder, "notebook_deletion.png")
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, label in [("not4_window/good1_effect_after_not4", "after not4"),

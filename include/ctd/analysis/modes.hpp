@@ -1,8 +1,10 @@
 #pragma once
 // A state displacement seen through the eigenmodes of a linearisation
 // J = R diag(lambda) L^T (linearization.hpp): its mode coordinates
-// c = L^T v (so v = R c), the displacement with some modes taken out, and
-// the angle between it and the subspace a mode's left eigenvector spans.
+// c = L^T v (so v = R c), the displacement with some modes taken out (of
+// its coordinates, or of the left eigenvectors' span as the tutorial's
+// notebook does), and the angle between it and the subspace a mode's left
+// eigenvector spans.
 // These are the contextual-processing tutorial's tools for asking which
 // modes carry a modifier word's effect. A complex eigenvalue always comes
 // with its conjugate: a mode group is the pair, and removing or measuring
@@ -79,19 +81,46 @@ inline Eigen::VectorXd remove_modes(const EigenDecomposition& e, const Eigen::Ve
   return v - part.real();
 }
 
+// An orthonormal basis (columns) of the real span of the left eigenvectors
+// of `modes`, each with its conjugate partner: a line for a real
+// eigenvalue, the plane of the real and imaginary parts for a complex pair.
+inline Eigen::MatrixXd left_span(const EigenDecomposition& e, const std::vector<Index>& modes) {
+  std::vector<bool> chosen(std::size_t(e.values.size()), false);
+  for (Index i : modes)
+    for (Index j : mode_group(e, i)) chosen[std::size_t(j)] = true;
+  std::vector<Eigen::VectorXd> vectors;
+  for (const auto& g : mode_groups(e)) {
+    if (!chosen[std::size_t(g[0])]) continue;
+    vectors.push_back(e.left.col(g[0]).real());
+    if (g.size() == 2) vectors.push_back(e.left.col(g[0]).imag());
+  }
+  const Index n = e.left.rows(), k = Index(vectors.size());
+  Eigen::MatrixXd span(n, k);
+  for (Index c = 0; c < k; ++c) span.col(c) = vectors[std::size_t(c)];
+  return span.householderQr().householderQ() * Eigen::MatrixXd::Identity(n, k);
+}
+
+// v less its orthogonal projection onto the real span of the modes' left
+// eigenvectors: how the contextual-processing notebook takes modes out of
+// a modifier's deflection (its kill_modes, Supplemental Figure 14). As with
+// remove_modes, l_i^T v = 0 after it for every mode removed; unlike it, the
+// other modes' coordinates change as well, unless the left eigenvectors
+// are orthogonal (a normal J, where the two agree).
+inline Eigen::VectorXd remove_left_span(const EigenDecomposition& e, const Eigen::VectorXd& v,
+                                        const std::vector<Index>& modes) {
+  check_modes(e, v.size(), "remove_left_span");
+  if (modes.empty()) return v;
+  const Eigen::MatrixXd Q = left_span(e, modes);
+  return v - Q * (Q.transpose() * v);
+}
+
 // The angle (radians, in [0, pi/2]) between v and the real span of mode
-// i's left eigenvector: a line for a real eigenvalue, the plane of its real
-// and imaginary parts for a complex pair.
+// i's left eigenvector (left_span).
 inline double angle_to_left_mode(const EigenDecomposition& e, Index i, const Eigen::VectorXd& v) {
   check_modes(e, v.size(), "angle_to_left_mode");
   const double norm = v.norm();
   require(norm > 0, "angle_to_left_mode: the vector is zero");
-  const Eigen::VectorXcd l = e.left.col(i);
-  Eigen::MatrixXd span(v.size(), mode_group(e, i).size());
-  span.col(0) = l.real();
-  if (span.cols() == 2) span.col(1) = l.imag();
-  const Eigen::MatrixXd Q = span.householderQr().householderQ() * Eigen::MatrixXd::Identity(v.size(), span.cols());
-  return std::acos(std::min(1.0, (Q.transpose() * v).norm() / norm));
+  return std::acos(std::min(1.0, (left_span(e, {i}).transpose() * v).norm() / norm));
 }
 
 }  // namespace ctd
