@@ -8,6 +8,7 @@
 // the r/u halves of the GRU gate block need no copies.
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cassert>
 #include <cmath>
 #include <cstdlib>
