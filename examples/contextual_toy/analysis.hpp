@@ -147,15 +147,25 @@ std::vector<Index> first_group(const std::vector<std::vector<Index>>& groups, Fi
   return *g;
 }
 
+// The mode groups, each with its score(group), highest score first (ties
+// in the decomposition's order).
+template <class Score>
+std::vector<std::pair<double, std::vector<Index>>> ranked_groups(const EigenDecomposition& e, Score score) {
+  std::vector<std::pair<double, std::vector<Index>>> ranked;
+  for (auto& g : mode_groups(e)) {
+    const double s = score(g);
+    ranked.push_back({s, std::move(g)});
+  }
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+  return ranked;
+}
+
 // The mode groups ordered by the size of the deflection's part in them
 // (a complex pair's part is real and counts both modes), largest first.
 inline std::vector<std::vector<Index>> groups_by_weight(const EigenDecomposition& e, const Eigen::VectorXd& d) {
-  auto groups = mode_groups(e);
-  std::vector<std::pair<double, std::size_t>> weight;
-  for (std::size_t k = 0; k < groups.size(); ++k) weight.push_back({-(d - remove_modes(e, d, groups[k])).norm(), k});
-  std::stable_sort(weight.begin(), weight.end());
   std::vector<std::vector<Index>> sorted;
-  for (const auto& [w, k] : weight) sorted.push_back(groups[k]);
+  for (auto& [weight, g] : ranked_groups(e, [&](const auto& g) { return (d - remove_modes(e, d, g)).norm(); }))
+    sorted.push_back(std::move(g));
   return sorted;
 }
 
@@ -409,31 +419,30 @@ inline nlohmann::json analyse_toy_network(cpu::context& ctx, const io::Dict& dic
     const auto readout_less = [&](const std::vector<Index>& modes) {
       return readout_after(fp + remove_left_span(e, deflection, modes), words);
     };
-    const auto groups = mode_groups(e);
-    std::vector<std::pair<double, std::size_t>> kept_alone;  // the effect each group keeps alone, largest first
-    for (std::size_t k = 0; k < groups.size(); ++k) {
+    // The share of the effect each group keeps alone, every other mode removed.
+    const auto kept_alone = ranked_groups(e, [&](const std::vector<Index>& g) {
       std::vector<Index> others;
-      for (std::size_t j = 0; j < groups.size(); ++j)
-        if (j != k) others.insert(others.end(), groups[j].begin(), groups[j].end());
-      kept_alone.push_back({-(readout_less(others) - none) / (all - none), k});
-    }
-    std::stable_sort(kept_alone.begin(), kept_alone.end());
+      for (Index i = 0; i < e.values.size(); ++i)
+        if (std::find(g.begin(), g.end(), i) == g.end()) others.push_back(i);
+      return (readout_less(others) - none) / (all - none);
+    });
     std::vector<double> removed_curve;
     std::vector<Index> removed;
     nlohmann::json order = nlohmann::json::array();
-    for (std::size_t r = 0; r < std::min<std::size_t>(10, groups.size()); ++r) {
-      const auto& g = groups[kept_alone[r].second];
+    for (std::size_t r = 0; r < std::min<std::size_t>(10, kept_alone.size()); ++r) {
+      const auto& [kept, g] = kept_alone[r];
       removed.insert(removed.end(), g.begin(), g.end());
       removed_curve.push_back((all - readout_less(removed)) / (all - none));
-      order.push_back({{"eigenvalue", complex_json(e.values(g[0]))}, {"kept_alone", -kept_alone[r].first}});
+      order.push_back({{"eigenvalue", complex_json(e.values(g[0]))}, {"kept_alone", kept}});
     }
     file.set(std::string("notebook_deletion/") + modifier + "_removed", vector_array(removed_curve));
-    const auto& top = groups[kept_alone[0].second];
+    const auto& top = kept_alone[0].second;
+    const double fp_readout = readout_after(fp, {});
     fmt::print("notebook's experiment, {}: the slow point nearest (readout {:.3f}, {:.3f} away); the mode "
                "{:.3f}{:+.3f}i ranks first and removing it removes {:.1f}% of the effect\n",
-               modifier, (wO * fp).value() + bO, deflection.norm(), e.values(top[0]).real(),
-               std::abs(e.values(top[0]).imag()), 100 * removed_curve[0]);
-    return nlohmann::json{{"slow_point_readout", (wO * fp).value() + bO},
+               modifier, fp_readout, deflection.norm(), e.values(top[0]).real(), std::abs(e.values(top[0]).imag()),
+               100 * removed_curve[0]);
+    return nlohmann::json{{"slow_point_readout", fp_readout},
                           {"deflection_norm", deflection.norm()},
                           {"readout_with_modifier", all},
                           {"readout_without", none},
