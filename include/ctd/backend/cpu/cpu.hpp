@@ -22,6 +22,7 @@
 #include <Eigen/Core>
 #include <omp.h>
 
+#include "ctd/backend/cpu/small_gemm.hpp"
 #include "ctd/backend/cpu/symv_lower.hpp"
 #include "ctd/backend/cpu/team.hpp"
 #include "ctd/core/ar1_kl.hpp"
@@ -286,6 +287,18 @@ struct cpu {
       C.setZero();
     else if (beta != S(1))
       C *= beta;
+    const Index depth = ta == Trans::no ? a.cols : a.rows;
+    if (c.rows == 0 || c.cols == 0 || depth == 0) return;
+    if (detail::is_small_product<S>(c.rows, c.cols, depth)) {
+      const auto run = [&]<bool TA, bool TB> {
+        detail::small_gemm<S, TA, TB>(c.rows, c.cols, depth, alpha, a.data, a.ld, b.data, b.ld, c.data, c.ld);
+      };
+      if (ta == Trans::no)
+        tb == Trans::no ? run.template operator()<false, false>() : run.template operator()<false, true>();
+      else
+        tb == Trans::no ? run.template operator()<true, false>() : run.template operator()<true, true>();
+      return;
+    }
     if (ta == Trans::no && tb == Trans::no)
       C.noalias() += alpha * A * Bm;
     else if (ta == Trans::no)
