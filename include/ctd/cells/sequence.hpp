@@ -1,6 +1,7 @@
 #pragma once
-// The one driver that owns time for every step cell: it hoists the input
-// projection over all T steps (one GEMM), runs the recurrent steps with the
+// The one driver that owns time for every step cell: it projects the
+// inputs (over all T steps in one GEMM, or step by step where the backend
+// says so), runs the recurrent steps with the
 // trials of a batch sharded over the backend's threads, and keeps what the
 // backward pass needs in a tape that forward fills and backward consumes
 // (tiny-cuda-nn's context), so two sequences can be in flight at once and
@@ -93,12 +94,16 @@ class Sequence {
       B::copy(ctx, initial, first);
     else
       cell_.initial_state(ctx, w, first);
-    cell_.project_inputs(ctx, w, inputs, tape.caches.view().row_block(0, cell_.projection_rows()));
+    const Index proj = cell_.projection_rows();
+    if constexpr (!B::projects_per_step) cell_.project_inputs(ctx, w, inputs, tape.caches.view().row_block(0, proj));
     for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
       for (Index k = 0; k < T; ++k) {
         const Index t = time_of(k, T);
         const auto next = states_after(tape, t).col_block(b0, bk);
-        cell_.step(ctx, w, states_before(tape, t).col_block(b0, bk), tape.caches.col_block(t * batch + b0, bk), next);
+        const auto cache = tape.caches.col_block(t * batch + b0, bk);
+        if constexpr (B::projects_per_step)
+          cell_.project_inputs(ctx, w, inputs.col_block(t * batch + b0, bk), cache.row_block(0, proj));
+        cell_.step(ctx, w, states_before(tape, t).col_block(b0, bk), cache, next);
         if (tape.noisy) B::axpy(ctx, S(1), tape.noise.col_block(t * batch + b0, bk), next);
       }
     });

@@ -34,6 +34,9 @@ concept BackendFor = requires(typename B::context& ctx, MatrixView<S> y, ConstVi
   // points per chunk of a batched analysis step (the fixed-point finder's
   // evaluation and VJP); 0: all points in one chunk
   { B::point_chunk } -> std::convertible_to<Index>;
+  // whether a sequence projects its inputs step by step (each shard its
+  // own trials) or over all steps in one GEMM before the sweep
+  { B::projects_per_step } -> std::convertible_to<bool>;
   B::parallel_for(ctx, i, [](Index) {});
   // dense linear algebra
   B::gemm(ctx, Trans::no, Trans::yes, s, x, x, s, y);

@@ -7,8 +7,9 @@
 // from c_0 = the controller's trained h0, g_0 (the IC sample), f_{-1} = 0.
 // With measured inputs e_t the generator reads [ii_t; e_t]. The xenc part
 // of the controller's input projection and the e part of the generator's
-// are hoisted over all T steps (one GEMM each); the f and ii parts are
-// added at each step. Trials are sharded
+// come before the coupled steps, over all T steps (one GEMM each) or step
+// by step as the backend says (cpu.hpp's projects_per_step); the f and ii
+// parts are added at each step. Trials are sharded
 // over the backend's threads for the whole loop, and every weight gradient
 // is one GEMM over all steps after the backward sweep.
 #include "ctd/cells/gru.hpp"
@@ -80,13 +81,19 @@ class LfadsDecoder {
     con_.initial_state(ctx, w.con, tape.con_states.col_block(0, batch));
     B::copy(ctx, g0, tape.gen_states.col_block(0, batch));
     B::fill(ctx, tape.factors.col_block(0, batch), S(0));
-    con_.project_inputs(ctx, w.con, xenc, tape.con_caches.view().row_block(0, 3 * nc));
     const bool measured = ext.rows > 0;
-    if (measured) gen_.project_inputs(ctx, w.gen, ext, tape.gen_caches.view().row_block(0, 3 * ng), ii);
+    // The xenc and e parts of the projections, for columns c0 .. c0 + ck.
+    const auto project = [&](Index c0, Index ck) {
+      con_.project_inputs(ctx, w.con, xenc.col_block(c0, ck), tape.con_caches.col_block(c0, ck).row_block(0, 3 * nc));
+      if (measured)
+        gen_.project_inputs(ctx, w.gen, ext.col_block(c0, ck), tape.gen_caches.col_block(c0, ck).row_block(0, 3 * ng), ii);
+    };
+    if constexpr (!B::projects_per_step) project(0, T * batch);
     for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
       for (Index t = 0; t < T; ++t) {
         const auto now = [&](Matrix<B, S>& m) { return m.col_block(t * batch + b0, bk); };
         const auto next = [&](Matrix<B, S>& m) { return m.col_block((t + 1) * batch + b0, bk); };
+        if constexpr (B::projects_per_step) project(t * batch + b0, bk);
         step(ctx, w, tape.w_hat.view(), measured,
              {now(tape.con_states), now(tape.gen_states), now(tape.factors), noise.ii_eps.col_block(t * batch + b0, bk),
               noise.gen_mask.col_block(t * batch + b0, bk), now(tape.con_caches), next(tape.con_states), now(tape.co),

@@ -106,6 +106,12 @@ struct cpu {
   // are dealt out to the threads (on 10000 GRU candidates, 2 threads: ~15 ms
   // a step against ~30 ms for one chunk of all).
   static constexpr Index point_chunk = 256;
+  // A sequence's input projection goes step by step, each shard its own
+  // trials, just before the step adds the recurrent part to it: the block
+  // is then in cache. Over all steps at once (4.9 MB for LFADS's encoder)
+  // it went out to memory and each step read it back (LFADS's training
+  // step on two threads: 44.8 ms against 46.1, benchmarks/RESULTS.md).
+  static constexpr bool projects_per_step = true;
   // Calls f(k) for k in [0, count), `threads` at a time: thread m of the
   // shard team takes the m-th of near-equal ranges of k, the same range
   // every call, so its trials' data stays in its core's cache from one

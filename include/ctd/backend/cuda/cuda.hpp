@@ -91,6 +91,9 @@ struct cuda {
   // The fixed-point finder's candidates all in one chunk: a launch over
   // 10000 points fills the device, a chunk of 256 would leave it idle.
   static constexpr Index point_chunk = 0;
+  // A sequence's input projection over all its steps in one GEMM: one
+  // launch that fills the device, not one per step.
+  static constexpr bool projects_per_step = false;
   template <class F>
   static void parallel_for(context&, Index count, F&& f) {
     for (Index k = 0; k < count; ++k) f(k);
