@@ -7,8 +7,8 @@
 //     of views in that order, bound once by bind_values / bind_grads;
 //   - the input projection of any block of columns, overwriting (with the
 //     bias) or accumulating (without), for any block of input rows, so a
-//     driver hoists it over all T steps, or over the hoistable part of a
-//     composite input;
+//     driver runs it over all T steps at once or step by step
+//     (B::projects_per_step), and over each part of a composite input apart;
 //   - one step from a state and the step's cache (whose first
 //     projection_rows() rows hold the input projection on entry);
 //   - the step's backward: from the cotangent of h', the projection's
