@@ -67,11 +67,51 @@ void check_gemm(Index m, Index n, Index k, bool small) {
 TEST_CASE("cpu::gemm is the product on Eigen's own kernel (a recurrent step's shapes)", "[backend]") {
   check_gemm<float>(256, 64, 128, true);
   check_gemm<float>(100, 37, 100, true);  // rows and columns off the kernel's 48 x 4 blocks
-  check_gemm<double>(45, 9, 71, true);
+  check_gemm<double>(45, 19, 71, true);
 }
 
-TEST_CASE("cpu::gemm is the product through Eigen's products (shallow or large shapes)", "[backend]") {
+TEST_CASE("cpu::gemm is the product through Eigen's products (shallow, narrow or large shapes)", "[backend]") {
   check_gemm<float>(96, 40, 32, false);     // k < 64
+  check_gemm<float>(256, 1, 128, false);    // n < 16: one trial
   check_gemm<float>(128, 1300, 100, false);  // beyond the kernel's one block
   check_gemm<double>(30, 20, 10, false);
+}
+
+TEST_CASE("a left operand packed once in a FixedLeftOperands scope, and packed anew after it", "[backend]") {
+  cpu::context ctx(1);
+  Rng rng(11);
+  const Index m = 256, n = 64, k = 128;
+  std::vector<float> w(std::size_t(m * k)), w2(std::size_t(m * k)), x(std::size_t(k * n)), y(std::size_t(m * n));
+  for (auto* v : {&w, &w2, &x, &y})
+    for (auto& e : *v) e = float(rng.normal());
+  // op(A) B for A stored (m x k): W x (m x n), or W^T y (k x n).
+  const auto product = [&](const std::vector<float>& a, Trans ta) {
+    const Index rows = ta == Trans::no ? m : k;
+    std::vector<float> c(std::size_t(rows * n));
+    const auto& b = ta == Trans::no ? x : y;
+    cpu::gemm(ctx, ta, Trans::no, 1.0f, ConstView<float>{a.data(), m, k}, ConstView<float>{b.data(), m + k - rows, n},
+              0.0f, MatrixView<float>{c.data(), rows, n});
+    return c;
+  };
+  // The written-out op(A) B, entry by entry, within float rounding.
+  const auto matches = [&](const std::vector<float>& c, const std::vector<float>& a, Trans ta) {
+    const Index rows = ta == Trans::no ? m : k, depth = m + k - rows;
+    for (Index j = 0; j < n; ++j)
+      for (Index i = 0; i < rows; ++i) {
+        const double want = product_entry(ta, Trans::no, a, m, ta == Trans::no ? x : y, depth, i, j, depth);
+        if (std::abs(c[std::size_t(i + j * rows)] - want) > 1e-4 * (1 + std::abs(want))) return false;
+      }
+    return true;
+  };
+  std::vector<float> first;
+  {
+    const cpu::fixed_left_operands fixed;
+    first = product(w, Trans::no);
+    CHECK(matches(first, w, Trans::no));
+    CHECK(product(w, Trans::no) == first);              // the kept pack
+    CHECK(matches(product(w2, Trans::no), w2, Trans::no));  // another address: its own pack
+    CHECK(matches(product(w, Trans::yes), w, Trans::yes));  // the same address transposed: its own
+  }
+  for (auto& e : w) e *= -2.0f;  // the scope has ended: a changed operand is packed anew
+  CHECK(matches(product(w, Trans::no), w, Trans::no));
 }

@@ -97,6 +97,7 @@ class Sequence {
     const Index proj = cell_.projection_rows();
     if constexpr (!B::projects_per_step) cell_.project_inputs(ctx, w, inputs, tape.caches.view().row_block(0, proj));
     for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
+      const typename B::fixed_left_operands weights_fixed;
       for (Index k = 0; k < T; ++k) {
         const Index t = time_of(k, T);
         const auto next = states_after(tape, t).col_block(b0, bk);
@@ -132,6 +133,7 @@ class Sequence {
     if (tape.noisy) tape.clean.resize(cell_.state_size(), batch);
     B::fill(ctx, tape.d_first.view(), S(0));
     for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
+      const typename B::fixed_left_operands weights_fixed;
       for (Index k = T - 1; k >= 0; --k) {
         const Index t = time_of(k, T);
         const auto d_before = k > 0 ? d_outputs.col_block(time_of(k - 1, T) * batch + b0, bk)

@@ -37,6 +37,10 @@ concept BackendFor = requires(typename B::context& ctx, MatrixView<S> y, ConstVi
   // whether a sequence projects its inputs step by step (each shard its
   // own trials) or over all steps in one GEMM before the sweep
   { B::projects_per_step } -> std::convertible_to<bool>;
+  // held by a thread through its share of a sweep, whose products' left
+  // operands (the weights) stay fixed meanwhile: the backend may reuse
+  // what it made of them (the CPU's packed forms)
+  typename B::fixed_left_operands;
   B::parallel_for(ctx, i, [](Index) {});
   // dense linear algebra
   B::gemm(ctx, Trans::no, Trans::yes, s, x, x, s, y);

@@ -90,6 +90,7 @@ class LfadsDecoder {
     };
     if constexpr (!B::projects_per_step) project(0, T * batch);
     for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
+      const typename B::fixed_left_operands weights_fixed;
       for (Index t = 0; t < T; ++t) {
         const auto now = [&](Matrix<B, S>& m) { return m.col_block(t * batch + b0, bk); };
         const auto next = [&](Matrix<B, S>& m) { return m.col_block((t + 1) * batch + b0, bk); };
@@ -154,6 +155,7 @@ class LfadsDecoder {
     B::fill(ctx, tape.d_con.view(), S(0));
     B::fill(ctx, tape.d_gen.view(), S(0));
     for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
+      const typename B::fixed_left_operands weights_fixed;
       for (Index t = T - 1; t >= 0; --t) {
         const auto now = [&](auto& m) { return m.col_block(t * batch + b0, bk); };
         const auto next = [&](Matrix<B, S>& m) { return m.col_block((t + 1) * batch + b0, bk); };

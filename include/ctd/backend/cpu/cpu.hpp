@@ -112,6 +112,10 @@ struct cpu {
   // it went out to memory and each step read it back (LFADS's training
   // step on two threads: 44.8 ms against 46.1, benchmarks/RESULTS.md).
   static constexpr bool projects_per_step = true;
+  // Held by a thread through its share of a sweep: the weights it
+  // multiplies stay fixed, so each is packed for the GEMM kernel once
+  // (small_gemm.hpp).
+  using fixed_left_operands = detail::FixedLeftOperands;
   // Calls f(k) for k in [0, count), `threads` at a time: thread m of the
   // shard team takes the m-th of near-equal ranges of k, the same range
   // every call, so its trials' data stays in its core's cache from one

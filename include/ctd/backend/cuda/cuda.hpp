@@ -94,6 +94,10 @@ struct cuda {
   // A sequence's input projection over all its steps in one GEMM: one
   // launch that fills the device, not one per step.
   static constexpr bool projects_per_step = false;
+  // cuBLAS keeps no packed operands between calls: nothing to hold.
+  struct fixed_left_operands {
+    fixed_left_operands() {}  // user-provided: a holder is not an unused variable
+  };
   template <class F>
   static void parallel_for(context&, Index count, F&& f) {
     for (Index k = 0; k < count; ++k) f(k);
