@@ -2,6 +2,7 @@
 // per-step products on Eigen's own kernel (backend/cpu/small_gemm.hpp) and
 // the rest through Eigen's products (the BLAS where one is linked).
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -56,8 +57,9 @@ void check_gemm(Index m, Index n, Index k, bool small) {
               FAIL("(" << m << " x " << n << " by " << k << ") ta " << int(ta) << " tb " << int(tb) << " beta "
                        << beta << ": C(" << i << ", " << j << ") = " << got << ", expected " << want);
           }
-          // The rows between C's columns are not C's: untouched.
-          for (Index i = m; i < ldc; ++i) CHECK(std::isnan(c[std::size_t(i + j * ldc)]) == std::isnan(c0[std::size_t(i + j * ldc)]));
+          // The rows between C's columns are not C's: untouched, bit for bit.
+          for (Index i = m; i < ldc; ++i)
+            CHECK(std::memcmp(&c[std::size_t(i + j * ldc)], &c0[std::size_t(i + j * ldc)], sizeof(S)) == 0);
         }
       }
 }

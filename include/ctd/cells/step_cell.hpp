@@ -17,6 +17,9 @@
 //     input cotangent and the input weights' gradient;
 //   - the initial state and its gradient; the Jacobians of F.
 // The sequence driver (cells/sequence.hpp) owns time; models compose cells.
+// A driver holds B::fixed_left_operands through each shard's sweep, so in
+// its projections, step and step backward a cell puts only its weights on
+// the left of a product: a left operand is packed once a sweep, by address.
 #include <algorithm>
 #include <array>
 #include <concepts>

@@ -86,7 +86,8 @@ class LfadsDecoder {
     const auto project = [&](Index c0, Index ck) {
       con_.project_inputs(ctx, w.con, xenc.col_block(c0, ck), tape.con_caches.col_block(c0, ck).row_block(0, 3 * nc));
       if (measured)
-        gen_.project_inputs(ctx, w.gen, ext.col_block(c0, ck), tape.gen_caches.col_block(c0, ck).row_block(0, 3 * ng), ii);
+        gen_.project_inputs(ctx, w.gen, ext.col_block(c0, ck), tape.gen_caches.col_block(c0, ck).row_block(0, 3 * ng),
+                            ii);
     };
     if constexpr (!B::projects_per_step) project(0, T * batch);
     for_each_shard<B>(ctx, batch, [&](Index b0, Index bk) {
