@@ -202,10 +202,9 @@ TEST_CASE("A product team runs each member once per call, awake or after sleepin
 // mid-share does) twice within 20 ms makes the caller do every share
 // itself for a while, then the helpers get shares again. Each attempt gives
 // the helper 2 ms to claim its share while the caller's own takes that
-// long; the helper then
-// holds it 5 ms. An attempt is a stall only if the caller was still
-// running when the helper finished (under load it may oversleep its own
-// share), so attempts go on until the team rests.
+// long; the helper then holds it 5 ms. An attempt is a stall only if the
+// caller was still running when the helper finished (under load it may
+// oversleep its own share), so attempts go on until the team rests.
 TEST_CASE("A product team's caller does every share itself for a while after a helper kept it waiting",
           "[backend]") {
   using namespace std::chrono_literals;
