@@ -246,6 +246,43 @@ TEST_CASE("A product team's caller does every share itself for a while after a h
   }
 }
 
+// A helper of ours on the caller's core, or another process there, slows
+// every share alike, so no helper's share stands out; a watched team sees
+// it by the caller's CPU time, which a sleeping caller stands in for here.
+// Resting again right after a rest, it rests twice as long.
+TEST_CASE("A shard team's caller that loses its core rests, though no helper's share stands out", "[backend]") {
+  using namespace std::chrono_literals;
+  using Clock = std::chrono::steady_clock;
+  const auto call = [](ctd::detail::Team& team) {
+    team.run([](int member) {
+      if (member == 0) std::this_thread::sleep_for(1ms);
+    });
+  };
+  const auto calls_until_rest = [&](ctd::detail::Team& team) {
+    for (int i = 0; i < 200; ++i) {
+      call(team);
+      if (team.resting()) return i + 1;
+    }
+    return 0;
+  };
+  {
+    ctd::detail::Team unwatched(2, 50ms, 100us, false);
+    CHECK(calls_until_rest(unwatched) == 0);
+  }
+  ctd::detail::Team watched(2, 50ms, 100us, true);
+  REQUIRE(calls_until_rest(watched) > 0);
+  const auto rest_length = [&] {
+    const auto start = Clock::now();
+    while (watched.resting()) std::this_thread::sleep_for(1ms);
+    return Clock::now() - start;
+  };
+  const auto first = rest_length();
+  REQUIRE(calls_until_rest(watched) > 0);  // within 50 ms of the first rest's end
+  const auto second = rest_length();
+  CHECK(first < 60ms);
+  CHECK(second > 80ms);
+}
+
 // The CPU backend's batch shards run on a team as well: every index once,
 // a parallel_for inside a range on that range's own thread, and two
 // threads that share a context (its copies share the team) each get all

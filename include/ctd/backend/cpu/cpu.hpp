@@ -56,12 +56,14 @@ struct cpu {
   struct context {
     explicit context(int thread_count = omp_get_max_threads(), int product_threads = 1)
         : threads(std::max(1, thread_count)),
-          shard_team(threads > 1 ? std::make_shared<detail::Team>(threads, shard_rest, shard_spin) : nullptr),
+          shard_team(threads > 1 ? std::make_shared<detail::Team>(threads, shard_rest, shard_spin, true) : nullptr),
           products(product_threads > 1 ? std::make_shared<detail::Team>(product_threads) : nullptr) {
       Eigen::setNbThreads(1);
     }
-    // After two stalls, the caller does every share itself this long (a
-    // few training steps) before it hands work over again.
+    // After two stalls, or a caller that lost its core (the shard team's
+    // calls are long enough to watch that: team.hpp), the caller does every
+    // share itself this long (a few training steps, more when the machine
+    // is still shared after it) before it hands work over again.
     static constexpr std::chrono::milliseconds shard_rest{100};
     // A batch's shards come a few to a step, with the caller's own work
     // (a loss, Adam) between them: the shard team's helpers stay awake

@@ -23,7 +23,9 @@
 // its core mid-share), the caller does every share itself for a while
 // (rest_after_stall) before it hands work over again. A stall is a share
 // that took its helper much longer than the caller took over its own (the
-// shares are near-equal), not a late start. An OpenMP region
+// shares are near-equal), not a late start. A watched team also rests when
+// its caller got less than 3/4 of a core (caller_lost_core), and rests
+// longer each time it finds the machine still shared. An OpenMP region
 // instead waits at its barrier for every thread, one that has lost its
 // core included: the integrator's training step on two threads beside one
 // busy core took 56 ms, against 2.3 ms on one thread.
@@ -32,6 +34,7 @@
 #include <chrono>
 #include <cstddef>
 #include <thread>
+#include <time.h>
 #include <vector>
 
 namespace ctd::detail {
@@ -48,14 +51,19 @@ inline void spin_pause() {
 class Team {
  public:
   // rest_after_stall: how long the caller does every share itself after
-  // a helper kept it waiting. spin_before_sleep: how long a helper waits
+  // a helper kept it waiting (at first: rest). spin_before_sleep: how long a helper waits
   // for the next operation awake, long enough to bridge the caller's own
   // work between two shared operations.
+  // watch_caller_core: whether a call also checks that the caller kept its
+  // core since the last one (below; a system call, 0.2 us on the VM, so for
+  // a team whose calls take hundreds of microseconds, not a few).
   explicit Team(int members, std::chrono::milliseconds rest_after_stall = std::chrono::milliseconds(100),
-                std::chrono::microseconds spin_before_sleep = std::chrono::microseconds(100))
+                std::chrono::microseconds spin_before_sleep = std::chrono::microseconds(100),
+                bool watch_caller_core = false)
       : slots_(std::size_t(members < 1 ? 1 : members)),
         rest_after_stall_(rest_after_stall),
-        spin_before_sleep_(spin_before_sleep) {
+        spin_before_sleep_(spin_before_sleep),
+        watch_caller_core_(watch_caller_core) {
     try {
       for (int m = 1; m < this->members(); ++m) helpers_.emplace_back([this, m] { serve(m); });
     } catch (...) {
@@ -88,7 +96,10 @@ class Team {
       std::atomic<bool>& held;
       ~Release() { held.store(false, std::memory_order_release); }
     } release{held_};
-    if (resting()) return alone();
+    if (resting()) {
+      watched_since_ = {};  // the caller's work alone is no measure of a call's
+      return alone();
+    }
     job_ = {&work, [](void* w, int member) { (*static_cast<F*>(w))(member); }};
     running_.store(n - 1, std::memory_order_relaxed);
     for (int m = 1; m < n; ++m) {
@@ -105,20 +116,20 @@ class Team {
         work(m);
         running_.fetch_sub(1, std::memory_order_relaxed);
       }
-    if (running_.load(std::memory_order_acquire) == 0) return;
     for (int i = 0; running_.load(std::memory_order_acquire) != 0; ++i)
       if (i < spin_limit)
         spin_pause();
       else
         std::this_thread::yield();  // a helper that shares this core gets it
+    const auto now = Clock::now();
+    if (caller_lost_core(now)) return rest(now);
     Clock::duration slowest{};
     for (int m = 1; m < n; ++m) slowest = std::max(slowest, slots_[std::size_t(m)].took);
     if (slowest <= own_share + std::max<Clock::duration>(stall, own_share / 2)) return;
     // One slow share now and then is the machine's own noise (the VM's
     // quiet cores showed one every 0.3 s or so); a helper that shares its
     // core with another process stalls again within milliseconds.
-    const auto now = Clock::now();
-    if (now - last_stall_ < stall_window) resting_until_ = now + rest_after_stall_;
+    if (now - last_stall_ < stall_window) rest(now);
     last_stall_ = now;
   }
 
@@ -144,6 +155,50 @@ class Team {
   static constexpr auto stall = std::chrono::microseconds(500);
   // Two stalls this close together make the caller rest.
   static constexpr auto stall_window = std::chrono::milliseconds(20);
+  // How much of the caller's time caller_lost_core judges at once.
+  static constexpr auto watch_window = std::chrono::milliseconds(20);
+
+  // Whether the caller ran (worked or spun) less than 3/4 of the time
+  // over the last window of its calls and what came between them (not
+  // counting its rests): another thread held its core. Then a stall goes
+  // unseen by the helpers' times. With a helper of ours on the caller's
+  // core every share runs as slow as the caller's, and the helper's
+  // spinning between calls halves the caller's own work there (the
+  // integrator's step beside a busy core took 4.3 ms for 50 steps on end,
+  // against 2.2 on one thread); a caller that shares its core with another
+  // process loses it for a whole time slice at each yield. Over a window,
+  // not a call: a quiet VM takes its core from a thread for a millisecond
+  // or two now and then. (A caller that blocks between calls, reading a
+  // file say, reads as one that lost its core, and rests a while.)
+  bool caller_lost_core(Clock::time_point now) {
+    if (!watch_caller_core_) return false;
+    const auto cpu = thread_cpu_time();
+    if (watched_since_ != Clock::time_point{}) {
+      window_wall_ += now - watched_since_;
+      window_cpu_ += cpu - cpu_since_;
+    }
+    watched_since_ = now;
+    cpu_since_ = cpu;
+    if (window_wall_ < watch_window) return false;
+    const bool lost = window_cpu_ * 4 < window_wall_ * 3;
+    window_wall_ = window_cpu_ = {};
+    return lost;
+  }
+  // Does every share on the caller for a while. Resting again right after a
+  // rest, the machine is still shared: each such rest twice as long as the
+  // last (up to 16 times), so that the calls that find it out again (each
+  // costing about a shard team's whole share) come rarely.
+  void rest(Clock::time_point now) {
+    const bool again = now - resting_until_ < Clock::duration(rest_after_stall_);
+    rest_ = again ? std::min(2 * rest_, 16 * rest_after_stall_) : rest_after_stall_;
+    resting_until_ = now + rest_;
+  }
+  static Clock::duration thread_cpu_time() {
+    timespec t{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(t.tv_sec) +
+                                                       std::chrono::nanoseconds(t.tv_nsec));
+  }
 
   void serve(int member) {
     int seen = 0;
@@ -189,13 +244,18 @@ class Team {
   };
   std::vector<Slot> slots_;
   std::chrono::milliseconds rest_after_stall_;
+  std::chrono::milliseconds rest_{};  // the last rest's length
   std::chrono::microseconds spin_before_sleep_;
   // The job and its epoch share a cache line: a helper that sees the new
   // epoch has the job with it.
   alignas(64) std::atomic<int> epoch_{0};
   Job job_;
   alignas(64) std::atomic<int> running_{0};  // shares claimed or not, unfinished
+  bool watch_caller_core_;
   Clock::time_point resting_until_{}, last_stall_{};
+  Clock::time_point watched_since_{};  // the end of the caller's last watched call
+  Clock::duration cpu_since_{};        // the caller's CPU time then
+  Clock::duration window_wall_{}, window_cpu_{};  // the watch's window so far
   std::atomic<bool> held_{false};  // a run() is under way
   std::atomic<bool> stop_{false};
   std::vector<std::thread> helpers_;
