@@ -11,6 +11,7 @@
 // --busy-cores C: C other processes keep a core busy each for the whole run
 // (ours and the references alike), the shared machine users meet.
 #include <string>
+#include <vector>
 
 #include "common/harness.hpp"
 #include "common/options.hpp"
@@ -47,6 +48,55 @@ bench::Timing time_training(cpu::context& ctx, Index inputs, MakeBatch make_batc
         model.loss_and_gradient(ctx, l2, {state_noise, &rng});
         clip_global_norm<cpu, float>(ctx, model.parameters().grads(), 10.0f);
         adam.update(ctx, model.parameters().values(), model.parameters().grads());
+      },
+      5, samples);
+}
+
+// The floor under a training step: its products of depth n alone, on one
+// thread and as the step runs them (Sequence, parallel_weight_gradient).
+// Per step, each weight block times that step's states (forward) and its
+// transpose times that step's cotangents (backward), each sweep packing the
+// weights once; then each block's weight gradient over all T*B columns.
+// `blocks`: the rows of the cell's weight blocks, vanilla {n}, GRU {2n, n}
+// (its candidate's product takes r*h, of the states' shape). The thin
+// products (one input, one output) and every element-wise pass are left
+// out. A product's time does not depend on its operands' values.
+bench::Timing time_step_products(const std::vector<Index>& blocks, int samples) {
+  cpu::context ctx(1);
+  Index rows = 0;
+  for (const Index r : blocks) rows += r;
+  Matrix<cpu, float> w(rows, n), states(n, (T + 1) * B), proj(rows, T * B), d_proj(rows, T * B), dh(n, B),
+      dw(rows, n);
+  for (auto m : {w.view(), states.view(), proj.view(), d_proj.view()}) cpu::fill(ctx, m, 0.01f);
+  const auto for_blocks = [&](auto&& f) {
+    Index r0 = 0;
+    for (const Index r : blocks) {
+      f(r0, r);
+      r0 += r;
+    }
+  };
+  return bench::time_ms(
+      [&] {
+        {
+          const cpu::fixed_left_operands weights_fixed;
+          for (Index t = 0; t < T; ++t)
+            for_blocks([&](Index r0, Index r) {
+              cpu::gemm<float>(ctx, Trans::no, Trans::no, 1.0f, w.view().row_block(r0, r),
+                               states.col_block(t * B, B), 1.0f, proj.view().row_block(r0, r).col_block(t * B, B));
+            });
+        }
+        {
+          const cpu::fixed_left_operands weights_fixed;
+          for (Index t = T - 1; t >= 0; --t)
+            for_blocks([&](Index r0, Index r) {
+              cpu::gemm<float>(ctx, Trans::yes, Trans::no, 1.0f, w.view().row_block(r0, r),
+                               d_proj.view().row_block(r0, r).col_block(t * B, B), r0 == 0 ? 0.0f : 1.0f, dh.view());
+            });
+        }
+        for_blocks([&](Index r0, Index r) {
+          cpu::gemm<float>(ctx, Trans::no, Trans::yes, 1.0f, d_proj.view().row_block(r0, r),
+                           states.col_block(0, T * B), 0.0f, dw.view().row_block(r0, r));
+        });
       },
       5, samples);
 }
@@ -108,5 +158,14 @@ int main(int argc, char** argv) {
     table.push_back({"b decision GRU train step", label, gru, "tutorial 2019 GPU (SPEC)", 33.0, gru_flops()});
     if (t == threads) break;
   }
+  const double vanilla_product_flops = 3.0 * T * 2.0 * B * n * n, gru_product_flops = 3.0 * vanilla_product_flops;
+  const std::string floor = "its products alone, 1 thread";
+  table.push_back({"a integrator vRNN train step", floor, time_step_products({n}, samples), "JAX, the tutorial's code",
+                   bench::reference_ms(jax_rows, "a_integrator_vrnn_train", "jax: seed update_w_gc_jit"),
+                   vanilla_product_flops});
+  table.push_back({"b decision GRU train step", floor, time_step_products({2 * n, n}, samples),
+                   "JAX, the tutorial's code",
+                   bench::reference_ms(jax_rows, "b_gru_decision_train", "jax: seed update_w_gc_jit"),
+                   gru_product_flops});
   bench::report(table, options.json);
 }
