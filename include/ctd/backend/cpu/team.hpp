@@ -51,9 +51,9 @@ inline void spin_pause() {
 class Team {
  public:
   // rest_after_stall: how long the caller does every share itself after
-  // a helper kept it waiting (at first: rest). spin_before_sleep: how long a helper waits
-  // for the next operation awake, long enough to bridge the caller's own
-  // work between two shared operations.
+  // a helper kept it waiting (at first: rest). spin_before_sleep: how long
+  // a helper waits for the next operation awake, long enough to bridge the
+  // caller's own work between two shared operations.
   // watch_caller_core: whether a call also checks that the caller kept its
   // core since the last one (below; a system call, 0.2 us on the VM, so for
   // a team whose calls take hundreds of microseconds, not a few).
