@@ -15,6 +15,9 @@
 #include <utility>
 #include <vector>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <Eigen/Cholesky>
 
 #include "ctd/backend/cpu/cpu.hpp"
@@ -246,16 +249,52 @@ TEST_CASE("A product team's caller does every share itself for a while after a h
   }
 }
 
+// Keeps the calling thread on one core of those it may run on, with a
+// thread of its own that spins there, until destroyed: the caller loses
+// half its core's time, as beside a busy process.
+class CoreSharedWithSpinner {
+ public:
+  CoreSharedWithSpinner() {
+    pthread_getaffinity_np(pthread_self(), sizeof allowed_, &allowed_);
+    int cpu = 0;
+    while (!CPU_ISSET(cpu, &allowed_)) ++cpu;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+    spinner_ = std::thread([this, one] {
+      pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+      while (!stop_.load(std::memory_order_relaxed)) {
+      }
+    });
+  }
+  ~CoreSharedWithSpinner() {
+    stop_ = true;
+    spinner_.join();
+    pthread_setaffinity_np(pthread_self(), sizeof allowed_, &allowed_);
+  }
+  CoreSharedWithSpinner(const CoreSharedWithSpinner&) = delete;
+  CoreSharedWithSpinner& operator=(const CoreSharedWithSpinner&) = delete;
+
+ private:
+  cpu_set_t allowed_;
+  std::atomic<bool> stop_{false};
+  std::thread spinner_;
+};
+
 // A helper of ours on the caller's core, or another process there, slows
 // every share alike, so no helper's share stands out; a watched team sees
-// it by the caller's CPU time, which a sleeping caller stands in for here.
-// Resting again right after a rest, it rests twice as long.
+// it by the time its caller waits for its core. Resting again right after
+// a rest, it rests twice as long.
 TEST_CASE("A shard team's caller that loses its core rests, though no helper's share stands out", "[backend]") {
   using namespace std::chrono_literals;
   using Clock = std::chrono::steady_clock;
   const auto call = [](ctd::detail::Team& team) {
     team.run([](int member) {
-      if (member == 0) std::this_thread::sleep_for(1ms);
+      if (member != 0) return;
+      const auto until = Clock::now() + 1ms;  // the caller's share: work, on its shared core
+      while (Clock::now() < until) {
+      }
     });
   };
   const auto calls_until_rest = [&](ctd::detail::Team& team) {
@@ -265,6 +304,7 @@ TEST_CASE("A shard team's caller that loses its core rests, though no helper's s
     }
     return 0;
   };
+  const CoreSharedWithSpinner shared;
   {
     ctd::detail::Team unwatched(2, 100ms, 100us, false);
     CHECK(calls_until_rest(unwatched) == 0);
@@ -282,6 +322,29 @@ TEST_CASE("A shard team's caller that loses its core rests, though no helper's s
   // 100 and 200 ms, with room for a loaded machine's late wake-ups.
   CHECK(first < 150ms);
   CHECK(second > 180ms);
+}
+
+// A caller that sleeps between its calls (a real-time decoder until its
+// next bin) has not lost its core. Judged by its CPU time, such a loop
+// rested within 20 ms and then for 100 ms, 200 ms, ...: most of its calls
+// ran at one thread's speed. (On a machine that other processes keep
+// busy, the caller may lose its core for real and rest once.)
+TEST_CASE("A shard team's caller that sleeps between its calls keeps its helpers", "[backend]") {
+  using namespace std::chrono_literals;
+  using Clock = std::chrono::steady_clock;
+  ctd::detail::Team watched(2, 100ms, 100us, true);
+  int resting = 0;
+  for (int i = 0; i < 100; ++i) {
+    watched.run([](int member) {
+      if (member != 0) return;
+      const auto until = Clock::now() + 30us;  // the caller's share: work
+      while (Clock::now() < until) {
+      }
+    });
+    resting += watched.resting();
+    std::this_thread::sleep_for(4ms);
+  }
+  CHECK(resting < 40);
 }
 
 // The CPU backend's batch shards run on a team as well: every index once,

@@ -24,18 +24,24 @@
 // (rest_after_stall) before it hands work over again. A stall is a share
 // that took its helper much longer than the caller took over its own (the
 // shares are near-equal), not a late start. A watched team also rests when
-// its caller got less than 3/4 of a core (caller_lost_core), and rests
-// longer each time it finds the machine still shared. An OpenMP region
-// instead waits at its barrier for every thread, one that has lost its
-// core included: the integrator's training step on two threads beside one
-// busy core took 56 ms, against 2.3 ms on one thread.
+// its caller waited for a core more than a quarter of the time
+// (caller_lost_core), and rests longer each time it finds the machine
+// still shared. An OpenMP region instead waits at its barrier for every
+// thread, one that has lost its core included: the integrator's training
+// step on two threads beside one busy core took 56 ms, against 2.3 ms on
+// one thread.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
 #include <thread>
-#include <time.h>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace ctd::detail {
 
@@ -55,7 +61,7 @@ class Team {
   // a helper waits for the next operation awake, long enough to bridge the
   // caller's own work between two shared operations.
   // watch_caller_core: whether a call also checks that the caller kept its
-  // core since the last one (below; a system call, 0.2 us on the VM, so for
+  // core since the last one (below; a system call, 0.3 us on the VM, so for
   // a team whose calls take hundreds of microseconds, not a few).
   explicit Team(int members, std::chrono::milliseconds rest_after_stall = std::chrono::milliseconds(100),
                 std::chrono::microseconds spin_before_sleep = std::chrono::microseconds(100),
@@ -158,7 +164,7 @@ class Team {
   // How much of the caller's time caller_lost_core judges at once.
   static constexpr auto watch_window = std::chrono::milliseconds(20);
 
-  // Whether the caller ran (worked or spun) less than 3/4 of the time
+  // Whether the caller waited for its core more than a quarter of the time
   // over the last window of its calls and what came between them (not
   // counting its rests): another thread held its core. Then a stall goes
   // unseen by the helpers' times. With a helper of ours on the caller's
@@ -168,21 +174,47 @@ class Team {
   // against 2.2 on one thread); a caller that shares its core with another
   // process loses it for a whole time slice at each yield. Over a window,
   // not a call: a quiet VM takes its core from a thread for a millisecond
-  // or two now and then. (A caller that blocks between calls, reading a
-  // file say, reads as one that lost its core, and rests a while.)
+  // or two now and then. It reads the kernel's count of the time the
+  // caller was ready to run but waited for a core, not the caller's CPU
+  // time: a caller that sleeps between calls (a real-time decoder until its
+  // next bin, a loop writing a checkpoint) has not lost its core, and
+  // judged by its CPU time such a loop rested, its calls at one thread's
+  // speed. Where the kernel keeps no such count, nothing is watched.
   bool caller_lost_core(Clock::time_point now) {
     if (!watch_caller_core_) return false;
-    const auto cpu = thread_cpu_time();
-    if (watched_since_ != Clock::time_point{}) {
+    const auto waited = time_waiting_for_a_core();
+    if (!waited) return false;
+    const auto caller = std::this_thread::get_id();
+    if (watched_since_ != Clock::time_point{} && watched_caller_ == caller) {
       window_wall_ += now - watched_since_;
-      window_cpu_ += cpu - cpu_since_;
+      window_waited_ += *waited - waited_since_;
     }
     watched_since_ = now;
-    cpu_since_ = cpu;
+    watched_caller_ = caller;
+    waited_since_ = *waited;
     if (window_wall_ < watch_window) return false;
-    const bool lost = window_cpu_ * 4 < window_wall_ * 3;
-    window_wall_ = window_cpu_ = {};
+    const bool lost = window_waited_ * 4 > window_wall_;
+    window_wall_ = window_waited_ = {};
     return lost;
+  }
+  // How long this thread has been ready to run and waited for a core, the
+  // second of the three numbers in /proc/thread-self/schedstat
+  // (nanoseconds), or nothing where the kernel has no such file.
+  static std::optional<Clock::duration> time_waiting_for_a_core() {
+    struct File {
+      int fd = ::open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+      ~File() {
+        if (fd >= 0) ::close(fd);
+      }
+    };
+    thread_local const File file;
+    char text[96];
+    const ssize_t length = file.fd < 0 ? -1 : ::pread(file.fd, text, sizeof text - 1, 0);
+    if (length <= 0) return std::nullopt;
+    text[length] = '\0';
+    const char* second = std::strchr(text, ' ');
+    if (!second) return std::nullopt;
+    return std::chrono::nanoseconds(std::strtoll(second + 1, nullptr, 10));
   }
   // Does every share on the caller for a while. Resting again right after a
   // rest, the machine is still shared: each such rest twice as long as the
@@ -192,12 +224,6 @@ class Team {
     const bool again = now - resting_until_ < Clock::duration(rest_after_stall_);
     rest_ = again ? std::min(2 * rest_, 16 * rest_after_stall_) : rest_after_stall_;
     resting_until_ = now + rest_;
-  }
-  static Clock::duration thread_cpu_time() {
-    timespec t{};
-    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(t.tv_sec) +
-                                                       std::chrono::nanoseconds(t.tv_nsec));
   }
 
   void serve(int member) {
@@ -254,8 +280,9 @@ class Team {
   bool watch_caller_core_;
   Clock::time_point resting_until_{}, last_stall_{};
   Clock::time_point watched_since_{};  // the end of the caller's last watched call
-  Clock::duration cpu_since_{};        // the caller's CPU time then
-  Clock::duration window_wall_{}, window_cpu_{};  // the watch's window so far
+  std::thread::id watched_caller_;     // the thread that made it
+  Clock::duration waited_since_{};     // how long that thread had waited for a core then
+  Clock::duration window_wall_{}, window_waited_{};  // the watch's window so far
   std::atomic<bool> held_{false};  // a run() is under way
   std::atomic<bool> stop_{false};
   std::vector<std::thread> helpers_;
