@@ -249,6 +249,15 @@ TEST_CASE("A product team's caller does every share itself for a while after a h
   }
 }
 
+namespace {
+
+// Keeps the calling thread working, not sleeping, for a while.
+void work_for(std::chrono::steady_clock::duration length) {
+  const auto until = std::chrono::steady_clock::now() + length;
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
 // Keeps the calling thread on one core of those it may run on, with a
 // thread of its own that spins there, until destroyed: the caller loses
 // half its core's time, as beside a busy process.
@@ -282,6 +291,8 @@ class CoreSharedWithSpinner {
   std::thread spinner_;
 };
 
+}  // namespace
+
 // A helper of ours on the caller's core, or another process there, slows
 // every share alike, so no helper's share stands out; a watched team sees
 // it by the time its caller waits for its core. Resting again right after
@@ -291,10 +302,7 @@ TEST_CASE("A shard team's caller that loses its core rests, though no helper's s
   using Clock = std::chrono::steady_clock;
   const auto call = [](ctd::detail::Team& team) {
     team.run([](int member) {
-      if (member != 0) return;
-      const auto until = Clock::now() + 1ms;  // the caller's share: work, on its shared core
-      while (Clock::now() < until) {
-      }
+      if (member == 0) work_for(1ms);  // the caller's share, on its shared core
     });
   };
   const auto calls_until_rest = [&](ctd::detail::Team& team) {
@@ -331,15 +339,11 @@ TEST_CASE("A shard team's caller that loses its core rests, though no helper's s
 // busy, the caller may lose its core for real and rest once.)
 TEST_CASE("A shard team's caller that sleeps between its calls keeps its helpers", "[backend]") {
   using namespace std::chrono_literals;
-  using Clock = std::chrono::steady_clock;
   ctd::detail::Team watched(2, 100ms, 100us, true);
   int resting = 0;
   for (int i = 0; i < 100; ++i) {
     watched.run([](int member) {
-      if (member != 0) return;
-      const auto until = Clock::now() + 30us;  // the caller's share: work
-      while (Clock::now() < until) {
-      }
+      if (member == 0) work_for(30us);
     });
     resting += watched.resting();
     std::this_thread::sleep_for(4ms);
